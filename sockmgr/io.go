@@ -1,0 +1,396 @@
+package sockmgr
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// SendOptions tune Send and SendTo.
+type SendOptions struct {
+	// All keeps sending until every byte is taken, as Python's sendall. Without
+	// it, one send(2) is made once the socket is writable, and it may take
+	// only part of the data (the count says how much).
+	All bool
+	// Timeout overrides the socket's timeout for this call (nil: the socket's).
+	Timeout *time.Duration
+}
+
+// RecvOptions tune Recv and RecvFrom.
+type RecvOptions struct {
+	// MaxBytes is the most to return, as recv(n). Required, > 0.
+	MaxBytes int
+	// Peek returns the data without consuming it (MSG_PEEK).
+	Peek bool
+	// WaitAll waits until MaxBytes bytes have come, the peer closes, or the
+	// timeout expires (MSG_WAITALL); what came before a timeout is returned.
+	// TCP only; not with Peek.
+	WaitAll bool
+	// Timeout overrides the socket's timeout for this call (nil: the socket's).
+	Timeout *time.Duration
+	// Buf, if at least MaxBytes long, receives the data instead of a new
+	// slice (for callers that reuse buffers).
+	Buf []byte
+}
+
+// RecvResult is what a receive returned.
+type RecvResult struct {
+	Data      []byte
+	EOF       bool           // TCP: the peer closed its sending side and every byte has been read
+	Truncated bool           // UDP: the datagram was longer than MaxBytes; the rest is lost, as in recvfrom(2)
+	From      netip.AddrPort // the sender (UDP), or the peer (TCP)
+}
+
+// Send sends data on a connected socket: bytes on TCP, one datagram on UDP.
+// It returns how many bytes were taken; with an error, that count says how
+// much was sent before it (a sendall cut short by a timeout, say).
+func (s *Socket) Send(ctx context.Context, data []byte, opts SendOptions) (int, error) {
+	st, _, _ := s.snapshotState()
+	switch {
+	case st == StateListening:
+		return 0, s.wrongState("send", st, "a listening socket cannot send")
+	case st != StateConnected:
+		if s.proto == UDP {
+			return 0, opErr("send", s.id, "", detail(unix.EDESTADDRREQ, "connect the socket or use sendto"))
+		}
+		return 0, opErr("send", s.id, "", unix.ENOTCONN)
+	}
+	return s.send(ctx, "send", data, nil, "", opts)
+}
+
+// SendTo sends one datagram to an address (UDP), as sendto(2). On an
+// unbound socket the kernel binds it first, and the socket becomes BOUND.
+func (s *Socket) SendTo(ctx context.Context, data []byte, address string, opts SendOptions) (int, error) {
+	ap, err := s.m.target(ctx, OpSendTo, s, address)
+	if err != nil {
+		return 0, opErr("sendto", s.id, address, err)
+	}
+	return s.SendToAddr(ctx, data, ap, opts)
+}
+
+// SendToAddr is SendTo for an address that was already resolved and checked
+// (by ResolveTarget), for streams of datagrams to one peer.
+func (s *Socket) SendToAddr(ctx context.Context, data []byte, ap netip.AddrPort, opts SendOptions) (int, error) {
+	st, _, _ := s.snapshotState()
+	if st == StateListening {
+		return 0, s.wrongState("sendto", st, "a listening socket cannot send")
+	}
+	if st == StateCreated {
+		if err := s.m.checkAutoBind(s); err != nil {
+			return 0, opErr("sendto", s.id, ap.String(), err)
+		}
+	}
+	n, err := s.send(ctx, "sendto", data, toSockaddr(ap), ap.String(), opts)
+	if err == nil && st == StateCreated {
+		s.mu.Lock()
+		if s.state == StateCreated {
+			s.updateLocalLocked()
+			s.state = StateBound
+			s.emitLocked(EventBound, "implicitly, by sendto")
+		}
+		s.mu.Unlock()
+	}
+	return n, err
+}
+
+func (s *Socket) send(ctx context.Context, op string, data []byte, to unix.Sockaddr, addr string, opts SendOptions) (int, error) {
+	sent := 0
+	var sendErr error
+	all := opts.All && s.proto == TCP
+	err := s.blocking(ctx, dirWrite, s.effectiveTimeout(opts.Timeout), func(fd int) bool {
+		for {
+			n, err := unix.SendmsgN(fd, data[sent:], nil, to, unix.MSG_NOSIGNAL)
+			switch err {
+			case nil:
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				if sent == 0 || all {
+					sendErr = err
+					return false
+				}
+				return true
+			default:
+				sendErr = err
+				return true
+			}
+			sendErr = nil
+			sent += n
+			if !all || sent == len(data) {
+				return true
+			}
+		}
+	})
+	if sent > 0 {
+		s.bytesSent.Add(uint64(sent))
+		if s.proto == UDP {
+			s.dgramsSent.Add(1)
+		}
+		s.touch()
+	} else if len(data) == 0 && err == nil && sendErr == nil && s.proto == UDP {
+		s.dgramsSent.Add(1) // an empty datagram is a datagram
+		s.touch()
+	}
+	if err == nil {
+		err = sendErr
+	}
+	return sent, s.fail(op, addr, err)
+}
+
+// Recv receives from a connected TCP socket (returning as soon as any data is
+// there, as recv(2); EOF once the peer has closed and everything was read),
+// or the next datagram of a bound or connected UDP socket.
+func (s *Socket) Recv(ctx context.Context, opts RecvOptions) (RecvResult, error) {
+	return s.recv(ctx, "recv", opts)
+}
+
+// RecvFrom is Recv that also reports where the data came from: for UDP the
+// datagram's source, for TCP the peer.
+func (s *Socket) RecvFrom(ctx context.Context, opts RecvOptions) (RecvResult, error) {
+	return s.recv(ctx, "recvfrom", opts)
+}
+
+func (s *Socket) recv(ctx context.Context, op string, opts RecvOptions) (RecvResult, error) {
+	if opts.MaxBytes <= 0 {
+		return RecvResult{}, opErr(op, s.id, "", detail(ErrInvalidArgument, "max bytes must be positive"))
+	}
+	if opts.WaitAll && (opts.Peek || s.proto == UDP) {
+		return RecvResult{}, opErr(op, s.id, "", detail(ErrInvalidArgument, "wait_all is for TCP and cannot be combined with peek"))
+	}
+	st, _, _ := s.snapshotState()
+	switch {
+	case st == StateListening:
+		return RecvResult{}, s.wrongState(op, st, "a listening socket cannot receive: accept a connection and receive on it")
+	case s.proto == TCP && st != StateConnected:
+		return RecvResult{}, opErr(op, s.id, "", unix.ENOTCONN)
+	case s.proto == UDP && st == StateCreated:
+		return RecvResult{}, s.wrongState(op, st, "bind the socket (or connect it, or sendto) before receiving")
+	}
+	var buf []byte
+	if len(opts.Buf) >= opts.MaxBytes {
+		buf = opts.Buf[:opts.MaxBytes]
+	}
+	var res RecvResult
+	var err error
+	if s.proto == TCP {
+		res, err = s.recvStream(ctx, buf, opts)
+	} else {
+		res, err = s.recvDatagram(ctx, buf, opts)
+	}
+	if err != nil {
+		return res, s.fail(op, "", err)
+	}
+	return res, nil
+}
+
+func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (RecvResult, error) {
+	t, err := s.takeTurn(ctx, dirRead, s.effectiveTimeout(opts.Timeout))
+	if err != nil {
+		return RecvResult{}, err
+	}
+	defer t.release()
+
+	max := opts.MaxBytes
+	flags := 0
+	if opts.Peek {
+		flags = unix.MSG_PEEK
+	}
+	// alloc sizes a buffer for what is queued: exactly that much (up to max),
+	// or max for wait_all.
+	alloc := func(queued int) []byte {
+		if opts.WaitAll {
+			return make([]byte, max)
+		}
+		return make([]byte, min(max, queued))
+	}
+	got := 0
+	eof := false
+	var recvErr error
+	if len(s.pending) > 0 {
+		// Bytes kept from a call whose caller went away come first.
+		if buf == nil {
+			buf = alloc(len(s.pending) + s.queued())
+		}
+		got = copy(buf, s.pending)
+		if !opts.Peek {
+			s.pending = s.pending[got:]
+		}
+	}
+	if got == 0 || (opts.WaitAll && got < len(buf)) {
+		err = t.wait(func(fd int) bool {
+			for {
+				if buf == nil {
+					queued := s.available(fd)
+					if queued == 0 {
+						// Nothing queued: EOF, an error, or nothing yet?
+						var one [1]byte
+						n, _, err := unix.Recvfrom(fd, one[:], unix.MSG_PEEK)
+						switch {
+						case err == unix.EINTR:
+							continue
+						case err != nil:
+							recvErr = err
+							return err != unix.EAGAIN
+						case n == 0:
+							eof, recvErr = true, nil
+							return true
+						}
+						continue // data arrived meanwhile: size the buffer for it
+					}
+					buf = alloc(queued)
+				}
+				n, _, err := unix.Recvfrom(fd, buf[got:], flags)
+				switch {
+				case err == unix.EINTR:
+					continue
+				case err != nil:
+					recvErr = err
+					return err != unix.EAGAIN
+				case n == 0:
+					eof, recvErr = got == 0, nil
+					return true
+				}
+				recvErr = nil
+				got += n
+				if !opts.WaitAll || got == len(buf) {
+					return true
+				}
+			}
+		})
+		if err == nil {
+			err = recvErr
+		}
+	}
+	res := RecvResult{From: s.remoteAddr()}
+	switch {
+	case got > 0 && ctx.Err() != nil && !opts.Peek:
+		// The caller is gone: keep the bytes for the next receive.
+		s.pending = append(append([]byte(nil), buf[:got]...), s.pending...)
+		return RecvResult{}, ctx.Err()
+	case got > 0:
+		// A wait_all cut short by its timeout or an error returns what came,
+		// as recv(2) with MSG_WAITALL does; the next call sees the error.
+		res.Data = buf[:got]
+		if !opts.Peek {
+			s.bytesReceived.Add(uint64(got))
+			s.touch()
+		}
+		return res, nil
+	case eof:
+		res.Data, res.EOF = []byte{}, true
+		return res, nil
+	}
+	return RecvResult{}, err
+}
+
+// queued reports how many bytes the kernel holds for reading.
+func (s *Socket) queued() int {
+	n := 0
+	_ = s.control(func(fd int) error { n = s.available(fd); return nil })
+	return n
+}
+
+// available is the number of bytes queued for reading (SIOCINQ).
+func (s *Socket) available(fd int) int {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (s *Socket) recvDatagram(ctx context.Context, buf []byte, opts RecvOptions) (RecvResult, error) {
+	t, err := s.takeTurn(ctx, dirRead, s.effectiveTimeout(opts.Timeout))
+	if err != nil {
+		return RecvResult{}, err
+	}
+	defer t.release()
+	if d := s.pendingDgram; d != nil {
+		// A datagram kept from a call whose caller went away comes first.
+		res := *d
+		if len(res.Data) > opts.MaxBytes {
+			res.Data, res.Truncated = res.Data[:opts.MaxBytes], true
+		}
+		if !opts.Peek {
+			s.pendingDgram = nil
+			s.countDatagram(len(res.Data))
+		}
+		return res, nil
+	}
+	flags := 0
+	if opts.Peek {
+		flags = unix.MSG_PEEK
+	}
+	var res RecvResult
+	var recvErr error
+	err = t.wait(func(fd int) bool {
+		for {
+			b := buf
+			size := -1
+			if b == nil {
+				// MSG_PEEK|MSG_TRUNC returns the next datagram's real length
+				// without taking it, so the buffer fits it exactly.
+				var err error
+				size, _, _, _, err = unix.Recvmsg(fd, nil, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+				switch err {
+				case nil:
+				case unix.EINTR:
+					continue
+				default:
+					recvErr = err
+					return err != unix.EAGAIN
+				}
+				b = make([]byte, min(size, opts.MaxBytes))
+			}
+			n, _, rflags, from, err := unix.Recvmsg(fd, b, nil, flags)
+			switch err {
+			case nil:
+			case unix.EINTR:
+				continue
+			default:
+				recvErr = err
+				return err != unix.EAGAIN
+			}
+			recvErr = nil
+			res.Data = b[:n]
+			res.Truncated = rflags&unix.MSG_TRUNC != 0 || size > n
+			if from != nil {
+				res.From = fromSockaddr(from)
+			} else {
+				res.From = s.remoteAddr()
+			}
+			return true
+		}
+	})
+	if err == nil {
+		err = recvErr
+	}
+	if err != nil {
+		return RecvResult{}, err
+	}
+	if opts.Peek {
+		return res, nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		// The caller is gone: keep the datagram for the next receive.
+		res.Data = append([]byte(nil), res.Data...)
+		s.pendingDgram = &res
+		return RecvResult{}, cerr
+	}
+	s.countDatagram(len(res.Data))
+	return res, nil
+}
+
+func (s *Socket) countDatagram(n int) {
+	s.bytesReceived.Add(uint64(n))
+	s.dgramsRecv.Add(1)
+	s.touch()
+}
+
+func (s *Socket) remoteAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remote
+}

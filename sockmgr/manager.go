@@ -1,0 +1,361 @@
+package sockmgr
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Op names what an address is checked for by the Policy.
+type Op string
+
+const (
+	OpBind     Op = "bind"     // an explicit bind
+	OpAutoBind Op = "autobind" // the kernel binding an unbound socket to the wildcard address (listen, sendto)
+	OpConnect  Op = "connect"  // a connect's destination
+	OpSendTo   Op = "sendto"   // a datagram's destination
+)
+
+// Policy decides which addresses a socket may use. It sees the resolved IP
+// (IPv4-mapped addresses unmapped) and port, and that exact address is the one
+// the kernel is then given. A denial should wrap ErrPolicyDenied.
+type Policy interface {
+	Check(op Op, owner string, proto Protocol, addr netip.AddrPort) error
+}
+
+// Config tunes a Manager. The zero value works: no policy, no limits.
+type Config struct {
+	Resolver           Resolver // host name lookups; nil: net.DefaultResolver
+	Policy             Policy   // nil: every address allowed
+	MaxSockets         int      // open sockets in all; 0: unlimited
+	MaxSocketsPerOwner int      // open sockets per owner; 0: unlimited
+	EventHistory       int      // events kept for replay; 0: DefaultEventHistory
+	SubscriberBuffer   int      // events queued per subscriber; 0: DefaultSubscriberBuffer
+}
+
+// Scope says whose sockets a caller sees: its own, or (Admin) everyone's.
+type Scope struct {
+	Owner string
+	Admin bool
+}
+
+func (sc Scope) sees(owner string) bool { return sc.Admin || sc.Owner == owner }
+
+// Manager is the registry of sockets.
+type Manager struct {
+	cfg    Config
+	events *bus
+
+	mu       sync.RWMutex
+	byID     map[string]*Socket
+	byName   map[ownerName]*Socket
+	perOwner map[string]int // reserved or open sockets per owner
+	total    int
+	nextSeq  uint64
+	closed   bool
+}
+
+type ownerName struct{ owner, name string }
+
+// New returns an empty registry.
+func New(cfg Config) *Manager {
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	return &Manager{
+		cfg:      cfg,
+		events:   newBus(cmp.Or(cfg.EventHistory, DefaultEventHistory), cmp.Or(cfg.SubscriberBuffer, DefaultSubscriberBuffer)),
+		byID:     map[string]*Socket{},
+		byName:   map[ownerName]*Socket{},
+		perOwner: map[string]int{},
+	}
+}
+
+// CreateOptions describe a new socket.
+type CreateOptions struct {
+	Protocol Protocol          // TCP (default) or UDP
+	Family   Family            // IPv4 (default) or IPv6
+	Name     string            // optional; unique per owner
+	Labels   map[string]string // optional; fixed for the socket's life
+	Timeout  *time.Duration    // the socket's timeout (nil: blocking)
+}
+
+// Create makes a new kernel socket with socket(2) for owner and registers it
+// in state CREATED.
+func (m *Manager) Create(owner string, opts CreateOptions) (*Socket, error) {
+	proto, fam := cmp.Or(opts.Protocol, TCP), cmp.Or(opts.Family, IPv4)
+	if err := validateCreate(proto, fam, opts); err != nil {
+		return nil, opErr("socket", "", "", err)
+	}
+	if err := m.reserve(owner); err != nil {
+		return nil, opErr("socket", "", "", err)
+	}
+	domain, typ := unix.AF_INET, unix.SOCK_STREAM
+	if fam == IPv6 {
+		domain = unix.AF_INET6
+	}
+	if proto == UDP {
+		typ = unix.SOCK_DGRAM
+	}
+	fd, err := unix.Socket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		m.unreserve(owner)
+		return nil, opErr("socket", "", "", err)
+	}
+	s, err := newSocket(m, fd, proto, fam)
+	if err != nil {
+		unix.Close(fd)
+		m.unreserve(owner)
+		return nil, opErr("socket", "", "", err)
+	}
+	s.owner, s.name = owner, opts.Name
+	if len(opts.Labels) > 0 {
+		s.labels = maps.Clone(opts.Labels)
+	}
+	if opts.Timeout != nil {
+		t := *opts.Timeout
+		s.timeout = &t
+	}
+	if err := m.register(s, opts.Name); err != nil {
+		s.file.Close()
+		return nil, opErr("socket", "", "", err)
+	}
+	s.mu.Lock()
+	s.emitLocked(EventCreated, "")
+	s.mu.Unlock()
+	return s, nil
+}
+
+// reserve counts a socket about to be made against the limits.
+func (m *Manager) reserve(owner string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return ErrManagerClosed
+	case m.cfg.MaxSockets > 0 && m.total >= m.cfg.MaxSockets:
+		return detail(ErrLimit, "the daemon holds its maximum of %d sockets", m.cfg.MaxSockets)
+	case m.cfg.MaxSocketsPerOwner > 0 && m.perOwner[owner] >= m.cfg.MaxSocketsPerOwner:
+		return detail(ErrLimit, "%q holds its maximum of %d sockets", owner, m.cfg.MaxSocketsPerOwner)
+	}
+	m.total++
+	m.perOwner[owner]++
+	return nil
+}
+
+func (m *Manager) unreserve(owner string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unreserveLocked(owner)
+}
+
+func (m *Manager) unreserveLocked(owner string) {
+	m.total--
+	if m.perOwner[owner]--; m.perOwner[owner] <= 0 {
+		delete(m.perOwner, owner)
+	}
+}
+
+// register gives a reserved socket its id and makes it visible. On failure
+// the reservation is released.
+func (m *Manager) register(s *Socket, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		m.unreserveLocked(s.owner)
+		return ErrManagerClosed
+	}
+	if name != "" {
+		if _, taken := m.byName[ownerName{s.owner, name}]; taken {
+			m.unreserveLocked(s.owner)
+			return detail(ErrNameInUse, "a socket named %q exists", name)
+		}
+	}
+	for {
+		s.id = newID()
+		if _, taken := m.byID[s.id]; !taken {
+			break
+		}
+	}
+	m.nextSeq++
+	s.seq = m.nextSeq
+	m.byID[s.id] = s
+	if name != "" {
+		m.byName[ownerName{s.owner, name}] = s
+	}
+	return nil
+}
+
+func (m *Manager) unregister(s *Socket) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byID[s.id] != s {
+		return
+	}
+	delete(m.byID, s.id)
+	if s.name != "" {
+		delete(m.byName, ownerName{s.owner, s.name})
+	}
+	m.unreserveLocked(s.owner)
+}
+
+// Get finds a socket by id or name among those the scope sees. A socket of
+// another owner is reported as not found: its existence is not revealed.
+func (m *Manager) Get(scope Scope, ref string) (*Socket, error) {
+	m.mu.RLock()
+	s := m.byID[ref]
+	if s == nil || !scope.sees(s.owner) {
+		s = m.byName[ownerName{scope.Owner, ref}]
+	}
+	if s == nil && scope.Admin {
+		for k, v := range m.byName {
+			if k.name == ref {
+				s = v
+				break
+			}
+		}
+	}
+	m.mu.RUnlock()
+	if s == nil || !scope.sees(s.owner) || s.closed.Load() {
+		return nil, opErr("lookup", "", "", detail(ErrNotFound, "no socket %q", clip(ref)))
+	}
+	return s, nil
+}
+
+// Filter selects sockets in List. Zero fields match everything.
+type Filter struct {
+	Labels   map[string]string // every pair must be present
+	State    State
+	Protocol Protocol
+	After    string // resume after this id (paging); "" starts at the beginning
+	Limit    int    // at most this many; 0: all
+}
+
+// List returns the sockets the scope sees that match the filter, in creation
+// order, and whether more remain after the last one returned.
+func (m *Manager) List(scope Scope, f Filter) (socks []*Socket, more bool) {
+	m.mu.RLock()
+	var afterSeq uint64
+	if f.After != "" {
+		if s := m.byID[f.After]; s != nil {
+			afterSeq = s.seq
+		}
+	}
+	for _, s := range m.byID {
+		if s.seq > afterSeq && scope.sees(s.owner) && f.matches(s) {
+			socks = append(socks, s)
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(socks, func(a, b *Socket) int { return cmp.Compare(a.seq, b.seq) })
+	if f.Limit > 0 && len(socks) > f.Limit {
+		return socks[:f.Limit], true
+	}
+	return socks, false
+}
+
+func (f Filter) matches(s *Socket) bool {
+	if f.Protocol != 0 && s.proto != f.Protocol {
+		return false
+	}
+	for k, v := range f.Labels {
+		if got, ok := s.labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	if f.State != 0 {
+		st, _, _ := s.snapshotState()
+		return st == f.State
+	}
+	return true
+}
+
+// Len reports how many sockets are open.
+func (m *Manager) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.byID)
+}
+
+// Close closes every socket (their closed events say "shutdown") and ends
+// every event subscription. The manager accepts no new sockets afterwards.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	socks := slices.Collect(maps.Values(m.byID))
+	m.mu.Unlock()
+	var errs []error
+	for _, s := range socks {
+		if err := s.closeWith("shutdown"); err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	m.events.close()
+	return errors.Join(errs...)
+}
+
+// target parses and resolves an address for a socket and checks it against
+// the policy. The returned address is the one to give the kernel.
+func (m *Manager) target(ctx context.Context, op Op, s *Socket, address string) (netip.AddrPort, error) {
+	hp, err := ParseAddress(address)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return m.ResolveTarget(ctx, op, s, hp)
+}
+
+// ResolveTarget resolves a parsed address for the socket's family and checks
+// it against the policy. The result is what the kernel will be given.
+func (m *Manager) ResolveTarget(ctx context.Context, op Op, s *Socket, hp HostPort) (netip.AddrPort, error) {
+	if hp.IsWildcard() && op != OpBind {
+		return netip.AddrPort{}, detail(ErrInvalidAddress, "%s: a destination needs a host", hp)
+	}
+	ap, err := resolve(ctx, m.cfg.Resolver, hp, s.family)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if err := m.check(op, s, ap); err != nil {
+		return netip.AddrPort{}, err
+	}
+	return ap, nil
+}
+
+func (m *Manager) check(op Op, s *Socket, ap netip.AddrPort) error {
+	if m.cfg.Policy == nil {
+		return nil
+	}
+	norm := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if err := m.cfg.Policy.Check(op, s.owner, s.proto, norm); err != nil {
+		if !errors.Is(err, ErrPolicyDenied) {
+			err = detail(ErrPolicyDenied, "%v", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// checkAutoBind asks the policy whether the kernel may bind the unbound
+// socket to the wildcard address and an ephemeral port.
+func (m *Manager) checkAutoBind(s *Socket) error {
+	return m.check(OpAutoBind, s, s.autoBindAddr())
+}
+
+// Subscribe starts an event subscription; see SubscribeOptions.
+func (m *Manager) Subscribe(opts SubscribeOptions) (*Subscription, error) {
+	return m.events.subscribe(opts)
+}
+
+// LastEventSeq is the sequence number of the newest event (0: none yet).
+func (m *Manager) LastEventSeq() uint64 { return m.events.lastSeq() }

@@ -1,0 +1,144 @@
+package sockmgr
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A socket has two directions, each used by one blocking call at a time:
+// reads (recv, recvfrom, accept) and writes (send, sendto, connect). A recv
+// and a send run at once; two recvs queue. The queue honours the caller's
+// context and timeout, so a call waiting behind a blocked one can still be
+// cancelled.
+type direction uint8
+
+const (
+	dirRead direction = iota
+	dirWrite
+)
+
+// aLongTimeAgo is a deadline in the past: setting it wakes a blocked call.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// turn is one call's hold on a direction of the socket.
+type turn struct {
+	s           *Socket
+	ctx         context.Context
+	dir         direction
+	deadline    time.Time // zero: none
+	nonblocking bool
+	sem         chan struct{}
+}
+
+// takeTurn waits for the direction's turn, at most until the timeout expires
+// or ctx ends. timeout nil blocks until ctx ends; 0 makes the call
+// non-blocking (it does not even wait for the turn); > 0 bounds the whole
+// call, the wait for the turn included. The caller must release the turn.
+func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Duration) (*turn, error) {
+	t := &turn{s: s, ctx: ctx, dir: dir, sem: s.readTurn}
+	if dir == dirWrite {
+		t.sem = s.writeTurn
+	}
+	if timeout != nil {
+		if *timeout == 0 {
+			t.nonblocking = true
+		} else {
+			t.deadline = time.Now().Add(*timeout)
+		}
+	}
+	select {
+	case t.sem <- struct{}{}:
+		return t, nil
+	default:
+	}
+	if t.nonblocking {
+		return nil, unix.EAGAIN
+	}
+	var expired <-chan time.Time
+	if !t.deadline.IsZero() {
+		timer := time.NewTimer(time.Until(t.deadline))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	select {
+	case t.sem <- struct{}{}:
+		return t, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-expired:
+		return nil, ErrTimeout
+	case <-s.gone:
+		return nil, ErrClosed
+	}
+}
+
+func (t *turn) release() { <-t.sem }
+
+// wait runs attempt on the socket's descriptor until it reports done. Each
+// attempt makes non-blocking syscalls; when it reports not done (EAGAIN), Go's
+// poller parks the goroutine until the descriptor is ready in the turn's
+// direction. The wait ends at the turn's deadline or when its context ends:
+// both are delivered by setting the descriptor's deadline, which aborts only
+// the wait, never a syscall, so no byte the kernel handed over is lost and
+// the socket stays usable. A non-blocking turn makes exactly one attempt; the
+// attempt must then report its own EAGAIN.
+func (t *turn) wait(attempt func(fd int) (done bool)) error {
+	s := t.s
+	setDeadline := s.file.SetReadDeadline
+	raw := s.raw.Read
+	if t.dir == dirWrite {
+		setDeadline, raw = s.file.SetWriteDeadline, s.raw.Write
+	}
+	if err := setDeadline(t.deadline); err != nil {
+		return s.ioError(t.ctx, err)
+	}
+	if t.ctx.Done() != nil {
+		fired := make(chan struct{})
+		stop := context.AfterFunc(t.ctx, func() {
+			defer close(fired)
+			_ = setDeadline(aLongTimeAgo)
+		})
+		// The wake-up must not outlive this call: a late one would abort the
+		// next call in this direction.
+		defer func() {
+			if !stop() {
+				<-fired
+			}
+		}()
+	}
+	err := raw(func(fd uintptr) bool {
+		return attempt(int(fd)) || t.nonblocking
+	})
+	return s.ioError(t.ctx, err)
+}
+
+// blocking takes the turn, waits for attempt, and releases the turn.
+func (s *Socket) blocking(ctx context.Context, dir direction, timeout *time.Duration, attempt func(fd int) (done bool)) error {
+	t, err := s.takeTurn(ctx, dir, timeout)
+	if err != nil {
+		return err
+	}
+	defer t.release()
+	return t.wait(attempt)
+}
+
+// ioError turns what the poller reported into this package's errors: a
+// closed socket, the caller's context error, or a timeout.
+func (s *Socket) ioError(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case s.closed.Load():
+		return ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return ErrTimeout
+	}
+	return err
+}
