@@ -185,6 +185,13 @@ func resolve(ctx context.Context, r Resolver, hp HostPort, fam Family) (netip.Ad
 		}
 	case hp.IP.IsValid():
 		ip = hp.IP
+	case hp.Name == "localhost" || strings.HasSuffix(hp.Name, ".localhost"):
+		// RFC 6761: localhost names are the loopback address, without
+		// asking /etc/hosts or DNS (which may lack ::1, or lie).
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		if fam == IPv6 {
+			ip = netip.IPv6Loopback()
+		}
 	default:
 		network := "ip4"
 		if fam == IPv6 {

@@ -101,7 +101,13 @@ func (s *Socket) send(ctx context.Context, op string, data []byte, to unix.Socka
 	all := opts.All && s.proto == TCP
 	err := s.blocking(ctx, dirWrite, s.effectiveTimeout(opts.Timeout), func(fd int) bool {
 		for {
-			n, err := unix.SendmsgN(fd, data[sent:], nil, to, unix.MSG_NOSIGNAL)
+			var n int
+			var err error
+			if to == nil {
+				n, err = sendStream(fd, data[sent:])
+			} else {
+				n, err = unix.SendmsgN(fd, data[sent:], nil, to, unix.MSG_NOSIGNAL)
+			}
 			switch err {
 			case nil:
 			case unix.EINTR:
@@ -226,7 +232,7 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 					if queued == 0 {
 						// Nothing queued: EOF, an error, or nothing yet?
 						var one [1]byte
-						n, _, err := unix.Recvfrom(fd, one[:], unix.MSG_PEEK)
+						n, err := recvStream(fd, one[:], unix.MSG_PEEK)
 						switch {
 						case err == unix.EINTR:
 							continue
@@ -241,7 +247,7 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 					}
 					buf = alloc(queued)
 				}
-				n, _, err := unix.Recvfrom(fd, buf[got:], flags)
+				n, err := recvStream(fd, buf[got:], flags)
 				switch {
 				case err == unix.EINTR:
 					continue

@@ -148,8 +148,8 @@ func (s *Socket) Connect(ctx context.Context, address string, timeout *time.Dura
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		if !isWouldBlock(err) && err != ErrClosed {
-			s.connecting = false
+		if _, kernel := Errno(err); kernel && !isWouldBlock(err) {
+			s.connecting = false // the kernel gave its answer; a timeout leaves the connect in progress
 		}
 		err = opErr("connect", s.id, ap.String(), err)
 		if _, ok := Errno(err); ok && !isWouldBlock(err) {

@@ -52,6 +52,7 @@ type Socket struct {
 	// Guarded by readTurn.
 	pending       []byte
 	pendingDgram  *RecvResult
+	deadline      [2]time.Time // the descriptor's deadline per direction; guarded by that direction's turn
 	bytesSent     atomic.Uint64
 	bytesReceived atomic.Uint64
 	dgramsSent    atomic.Uint64
@@ -323,6 +324,9 @@ func (s *Socket) updateLocalLocked() {
 
 // wrongState reports a call that does not fit the socket's state st.
 func (s *Socket) wrongState(op string, st State, why string) error {
+	if st == StateClosed {
+		return opErr(op, s.id, "", ErrClosed)
+	}
 	return opErr(op, s.id, "", detail(ErrWrongState, "%s (the socket is %s %s)", why, s.proto, st))
 }
 

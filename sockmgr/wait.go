@@ -88,32 +88,44 @@ func (t *turn) release() { <-t.sem }
 // attempt must then report its own EAGAIN.
 func (t *turn) wait(attempt func(fd int) (done bool)) error {
 	s := t.s
-	setDeadline := s.file.SetReadDeadline
-	raw := s.raw.Read
-	if t.dir == dirWrite {
-		setDeadline, raw = s.file.SetWriteDeadline, s.raw.Write
-	}
-	if err := setDeadline(t.deadline); err != nil {
-		return s.ioError(t.ctx, err)
+	// The descriptor keeps its deadline between calls; setting it costs a
+	// trip into the runtime's timers, so it is set only when it changes.
+	if cur := &s.deadline[t.dir]; !cur.Equal(t.deadline) {
+		if err := t.setDeadline(t.deadline); err != nil {
+			return s.ioError(t.ctx, err)
+		}
+		*cur = t.deadline
 	}
 	if t.ctx.Done() != nil {
 		fired := make(chan struct{})
 		stop := context.AfterFunc(t.ctx, func() {
 			defer close(fired)
-			_ = setDeadline(aLongTimeAgo)
+			_ = t.setDeadline(aLongTimeAgo)
 		})
 		// The wake-up must not outlive this call: a late one would abort the
 		// next call in this direction.
 		defer func() {
 			if !stop() {
 				<-fired
+				s.deadline[t.dir] = aLongTimeAgo
 			}
 		}()
 	}
-	err := raw(func(fd uintptr) bool {
-		return attempt(int(fd)) || t.nonblocking
-	})
+	f := func(fd uintptr) bool { return attempt(int(fd)) || t.nonblocking }
+	var err error
+	if t.dir == dirRead {
+		err = s.raw.Read(f)
+	} else {
+		err = s.raw.Write(f)
+	}
 	return s.ioError(t.ctx, err)
+}
+
+func (t *turn) setDeadline(d time.Time) error {
+	if t.dir == dirRead {
+		return t.s.file.SetReadDeadline(d)
+	}
+	return t.s.file.SetWriteDeadline(d)
 }
 
 // blocking takes the turn, waits for attempt, and releases the turn.

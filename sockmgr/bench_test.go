@@ -1,0 +1,85 @@
+package sockmgr_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/sockd/sockd/sockmgr"
+)
+
+// BenchmarkSendRecv moves one message from a client to a server socket on
+// loopback per iteration: sendall of size bytes, then receives until all of
+// them are in. impl=net is the baseline (net.TCPConn, the same buffers); run
+// both in one go and compare with benchstat -col /impl (see `make bench`).
+func BenchmarkSendRecv(b *testing.B) {
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"64B", 64}, {"4KiB", 4 << 10}, {"64KiB", 64 << 10}} {
+		b.Run("size="+size.name+"/impl=net", func(b *testing.B) { benchNet(b, size.n) })
+		b.Run("size="+size.name+"/impl=sockmgr", func(b *testing.B) { benchSockmgr(b, size.n) })
+	}
+}
+
+func benchNet(b *testing.B, size int) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	msg, buf := make([]byte, size), make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchSockmgr(b *testing.B, size int) {
+	m := sockmgr.New(sockmgr.Config{})
+	defer m.Close()
+	ctx := context.Background()
+	l, _ := m.Create(owner, sockmgr.CreateOptions{})
+	if err := l.Bind(ctx, "127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	if err := l.Listen(1); err != nil {
+		b.Fatal(err)
+	}
+	c, _ := m.Create(owner, sockmgr.CreateOptions{})
+	if err := c.Connect(ctx, l.Info().LocalAddr.String(), nil); err != nil {
+		b.Fatal(err)
+	}
+	s, err := l.Accept(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg, buf := make([]byte, size), make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Send(ctx, msg, sockmgr.SendOptions{All: true}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Recv(ctx, sockmgr.RecvOptions{MaxBytes: size, WaitAll: true, Buf: buf}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package sockmgr
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// sendStream is send(2) with MSG_NOSIGNAL on a connected socket: a peer that
+// has gone away yields EPIPE, never a SIGPIPE. x/sys's Sendto does not return
+// the count and SendmsgN builds a msghdr per call, so this is the raw call.
+func sendStream(fd int, p []byte) (int, error) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(ptr), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// recvStream is recv(2) into p; flags may be MSG_PEEK.
+func recvStream(fd int, p []byte, flags int) (int, error) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(flags), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
