@@ -3,7 +3,7 @@ GO     ?= go
 TOOLS  := $(GO) tool -modfile=tools/go.mod
 PKGS   := ./...
 
-.PHONY: all build test test-deps bench vet fmt
+.PHONY: all build test test-deps bench vet fmt gen check-gen lint
 
 all: build
 
@@ -32,3 +32,16 @@ vet:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '^gen/')
+
+# Regenerates gen/ from api/proto (offline: buf and the plugins are Go tools).
+gen:
+	find gen -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' | xargs -r rm -f
+	$(TOOLS) buf generate
+
+# Fails when gen/ is stale or the protos fail buf lint / buf format.
+check-gen:
+	./scripts/check-gen.sh
+
+lint: check-gen
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); exit 1; }
+	$(GO) vet $(PKGS)

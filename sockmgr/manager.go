@@ -225,7 +225,7 @@ func (m *Manager) Get(scope Scope, ref string) (*Socket, error) {
 	}
 	m.mu.RUnlock()
 	if s == nil || !scope.sees(s.owner) || s.closed.Load() {
-		return nil, opErr("lookup", "", "", detail(ErrNotFound, "no socket %q", clip(ref)))
+		return nil, opErr("lookup", clip(ref), "", ErrNotFound)
 	}
 	return s, nil
 }

@@ -34,8 +34,12 @@ type turn struct {
 	sem         chan struct{}
 }
 
+// Blocking, as a call's timeout, waits without limit (until the context ends)
+// whatever the socket's timeout is: for streams that outlive any one call.
+const Blocking time.Duration = -1
+
 // takeTurn waits for the direction's turn, at most until the timeout expires
-// or ctx ends. timeout nil blocks until ctx ends; 0 makes the call
+// or ctx ends. timeout nil or Blocking waits until ctx ends; 0 makes the call
 // non-blocking (it does not even wait for the turn); > 0 bounds the whole
 // call, the wait for the turn included. The caller must release the turn.
 func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Duration) (*turn, error) {
@@ -44,11 +48,12 @@ func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Dura
 		t.sem = s.writeTurn
 	}
 	if timeout != nil {
-		if *timeout == 0 {
+		switch {
+		case *timeout == 0:
 			t.nonblocking = true
-		} else {
+		case *timeout > 0:
 			t.deadline = time.Now().Add(*timeout)
-		}
+		} // Blocking (< 0): no deadline, whatever the socket's timeout
 	}
 	select {
 	case t.sem <- struct{}{}:

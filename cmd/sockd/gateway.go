@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/sockd/sockd/gen/openapiv2"
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/service"
+)
+
+// forwardedHeaders is the allow-list of HTTP headers that become gRPC
+// metadata. Nothing else is forwarded: in particular identity never comes
+// from Grpc-Metadata-* headers.
+var forwardedHeaders = map[string]string{
+	"Authorization": "authorization",
+	"X-Request-Id":  service.RequestIDHeader,
+}
+
+// newHTTPHandler serves the REST gateway (through conn, a real gRPC client
+// connection to this daemon, so REST passes the same interceptors as gRPC),
+// the OpenAPI document and the health check.
+func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, healthy func() bool) (http.Handler, error) {
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{},
+			UnmarshalOptions: protojson.UnmarshalOptions{}, // accepts lowerCamelCase and proto names
+		}),
+		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
+			md, ok := forwardedHeaders[textproto.CanonicalMIMEHeaderKey(h)]
+			return md, ok
+		}),
+		runtime.WithOutgoingHeaderMatcher(func(md string) (string, bool) {
+			if md == service.RequestIDHeader {
+				return "X-Request-Id", true
+			}
+			return "", false
+		}),
+	)
+	if err := sockdv1.RegisterSocketServiceHandler(ctx, gw, conn); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", sameOrigin(gw))
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapiv2.SwaggerJSON)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !healthy() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("shutting down\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("sockd: REST API under /v1/ (see /openapi.json), health at /healthz\n"))
+	})
+	return mux, nil
+}
+
+// sameOrigin answers 403 to a browser request from a foreign page: one whose
+// Origin header names another host than the one the request was sent to.
+// Requests without an Origin (curl, gRPC clients) pass.
+func sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" {
+			u, err := url.Parse(origin)
+			if err != nil || !strings.EqualFold(u.Host, r.Host) {
+				http.Error(w, "sockd: cross-origin requests are refused", http.StatusForbidden)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,180 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/sockmgr"
+)
+
+// attachReadSize is how much one Attach message carries at most from the
+// socket to the client.
+const attachReadSize = 64 << 10
+
+var blocking = sockmgr.Blocking
+
+// Attach implements sockd.v1.SocketService: a bidirectional byte (TCP) or
+// datagram (UDP) stream on a socket. The handler's goroutine copies socket →
+// client; a second one copies client → socket. The stream ends when the peer
+// has closed and everything it sent was delivered (TCP), or when the client
+// goes away; the socket itself stays open either way.
+func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	open := first.GetOpen()
+	if open == nil {
+		return invalidField("open", ReasonInvalidArgument, "the first message must name the socket")
+	}
+	sock, err := s.lookup(ctx, open.GetId())
+	if err != nil {
+		return err
+	}
+	info := sock.Info()
+	switch {
+	case info.State == sockmgr.StateListening:
+		return toStatus(ctx, &sockmgr.OpError{Op: "attach", SocketID: info.ID, Err: sockmgr.ErrWrongState})
+	case info.Protocol == sockmgr.TCP && info.State != sockmgr.StateConnected:
+		return toStatus(ctx, &sockmgr.OpError{Op: "attach", SocketID: info.ID, Err: sockmgr.ErrWrongState})
+	}
+	if err := stream.Send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Socket{Socket: toProto(info)}}); err != nil {
+		return err
+	}
+
+	// client → socket
+	var wg sync.WaitGroup
+	inErr := make(chan error, 1)
+	wg.Go(func() {
+		err := s.attachIn(ctx, stream, sock)
+		if err != nil {
+			cancel() // a failed write ends the whole stream
+		}
+		inErr <- err
+	})
+	// socket → client
+	outErr := s.attachOut(ctx, stream, sock)
+	cancel()
+	select {
+	case err := <-inErr:
+		// The copy in ended by itself (it may have failed first).
+		if err != nil && !isCanceled(err) {
+			return err
+		}
+	default:
+		// Still in stream.Recv: it returns when this handler does.
+	}
+	if outErr != nil && !isCanceled(outErr) {
+		return outErr
+	}
+	if ctxErr := stream.Context().Err(); ctxErr != nil {
+		return toStatus(stream.Context(), ctxErr)
+	}
+	return nil
+}
+
+// attachIn copies the client's messages to the socket until the client
+// half-closes (TCP: shutdown write) or the stream ends.
+func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_AttachServer, sock *sockmgr.Socket) error {
+	var lastAddr string
+	var lastTarget netip.AddrPort
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			if sock.Protocol() == sockmgr.TCP {
+				if err := sock.Shutdown(sockmgr.ShutWrite); err != nil {
+					return toStatus(ctx, err)
+				}
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch msg := req.GetMsg().(type) {
+		case *sockdv1.AttachRequest_Data:
+			if len(msg.Data) > s.cfg.MaxBytesPerCall {
+				return limitExceeded("max bytes per call", s.cfg.MaxBytesPerCall, len(msg.Data))
+			}
+			if _, err := sock.Send(ctx, msg.Data, sockmgr.SendOptions{All: true, Timeout: &blocking}); err != nil {
+				return toStatus(ctx, err)
+			}
+		case *sockdv1.AttachRequest_Datagram:
+			d := msg.Datagram
+			if len(d.GetData()) > s.cfg.MaxBytesPerCall {
+				return limitExceeded("max bytes per call", s.cfg.MaxBytesPerCall, len(d.GetData()))
+			}
+			if d.GetAddress() == "" {
+				if _, err := sock.Send(ctx, d.GetData(), sockmgr.SendOptions{Timeout: &blocking}); err != nil {
+					return toStatus(ctx, err)
+				}
+				continue
+			}
+			// Resolve and check a destination once while it stays the same.
+			if d.GetAddress() != lastAddr {
+				if err := checkAddress("datagram.address", d.GetAddress()); err != nil {
+					return err
+				}
+				hp, _ := sockmgr.ParseAddress(d.GetAddress())
+				target, err := s.m.ResolveTarget(ctx, sockmgr.OpSendTo, sock, hp)
+				if err != nil {
+					return toStatus(ctx, &sockmgr.OpError{Op: "sendto", SocketID: sock.ID(), Addr: d.GetAddress(), Err: err})
+				}
+				lastAddr, lastTarget = d.GetAddress(), target
+			}
+			if _, err := sock.SendToAddr(ctx, d.GetData(), lastTarget, sockmgr.SendOptions{Timeout: &blocking}); err != nil {
+				return toStatus(ctx, err)
+			}
+		default:
+			return invalidField("msg", ReasonInvalidArgument, "after open, send data or datagram messages")
+		}
+	}
+}
+
+// attachOut copies what the socket receives to the client until EOF (TCP),
+// an error, or the end of ctx.
+func (s *Server) attachOut(ctx context.Context, stream sockdv1.SocketService_AttachServer, sock *sockmgr.Socket) error {
+	size := min(attachReadSize, s.cfg.MaxBytesPerCall)
+	for {
+		if sock.Protocol() == sockmgr.UDP {
+			r, err := sock.RecvFrom(ctx, sockmgr.RecvOptions{MaxBytes: 65535, Timeout: &blocking})
+			if err != nil {
+				return toStatus(ctx, err)
+			}
+			d := &sockdv1.Datagram{Data: r.Data, Truncated: r.Truncated}
+			if r.From.IsValid() {
+				d.Address = r.From.String()
+			}
+			if err := stream.Send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Datagram{Datagram: d}}); err != nil {
+				return err
+			}
+			continue
+		}
+		r, err := sock.Recv(ctx, sockmgr.RecvOptions{MaxBytes: size, Timeout: &blocking})
+		if err != nil {
+			return toStatus(ctx, err)
+		}
+		if r.EOF {
+			return nil
+		}
+		if err := stream.Send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Data{Data: r.Data}}); err != nil {
+			return err
+		}
+	}
+}
+
+func isCanceled(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return true
+	}
+	return status.Code(err) == codes.Canceled
+}

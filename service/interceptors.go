@@ -1,0 +1,119 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+)
+
+// RequestIDHeader carries a request id in and out (gRPC metadata, and the
+// HTTP header of the same name through the gateway).
+const RequestIDHeader = "x-request-id"
+
+// Interceptors returns the service's interceptor chains, outermost first:
+// request id, then the caller's principal (authenticate), then one log line
+// per call, then panic recovery. Streams are also cancelled when streamsDone
+// is closed, so a shutdown does not wait for open-ended streams.
+func Interceptors(log *slog.Logger, authenticate func(context.Context) (context.Context, error), streamsDone <-chan struct{}) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+	logOpts := []logging.Option{
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithFieldsFromContext(logFields),
+	}
+	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		id := RequestID(ctx)
+		loggerFrom(ctx).Error("panic in handler", "panic", fmt.Sprint(p), "requestId", id, "stack", string(debug.Stack()))
+		return withInfo(codes.Internal, "internal error (request "+id+")", ReasonInternal, map[string]string{"requestId": id})
+	})}
+	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		log.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	if authenticate == nil {
+		authenticate = func(ctx context.Context) (context.Context, error) { return ctx, nil }
+	}
+	unary := []grpc.UnaryServerInterceptor{
+		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			ctx = withRequestContext(ctx, log)
+			ctx, err := authenticate(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if r, ok := req.(interface{ GetId() string }); ok && r.GetId() != "" {
+				ctx = logging.InjectLogField(ctx, "socketId", r.GetId())
+			}
+			return handler(ctx, req)
+		},
+		logging.UnaryServerInterceptor(logger, logOpts...),
+		recovery.UnaryServerInterceptor(recoverOpts...),
+	}
+	stream := []grpc.StreamServerInterceptor{
+		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			ctx, cancel := context.WithCancel(withRequestContext(ss.Context(), log))
+			defer cancel()
+			go func() {
+				select {
+				case <-streamsDone:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			ctx, err := authenticate(ctx)
+			if err != nil {
+				return err
+			}
+			return handler(srv, &streamWithContext{ServerStream: ss, ctx: ctx})
+		},
+		logging.StreamServerInterceptor(logger, logOpts...),
+		recovery.StreamServerInterceptor(recoverOpts...),
+	}
+	return unary, stream
+}
+
+// withRequestContext gives a call its request id (the client's, if it sent
+// a sane one) and a logger that carries it, and echoes the id back.
+func withRequestContext(ctx context.Context, log *slog.Logger) context.Context {
+	id := ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(RequestIDHeader); len(v) > 0 && len(v[0]) <= 64 && isPrintableASCII(v[0]) {
+			id = v[0]
+		}
+	}
+	if id == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
+	ctx = WithRequestID(ctx, id)
+	ctx = WithLogger(ctx, log.With("requestId", id))
+	return ctx
+}
+
+func logFields(ctx context.Context) logging.Fields {
+	return logging.Fields{"requestId", RequestID(ctx), "principal", PrincipalFrom(ctx).Name}
+}
+
+func isPrintableASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// streamWithContext replaces a stream's context.
+type streamWithContext struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *streamWithContext) Context() context.Context { return s.ctx }
