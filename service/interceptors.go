@@ -58,13 +58,13 @@ func Interceptors(log *slog.Logger, authenticate func(context.Context) (context.
 		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 			ctx, cancel := context.WithCancel(withRequestContext(ss.Context(), log))
 			defer cancel()
-			go func() {
+			go func(done <-chan struct{}) {
 				select {
 				case <-streamsDone:
 					cancel()
-				case <-ctx.Done():
+				case <-done:
 				}
-			}()
+			}(ctx.Done())
 			ctx, err := authenticate(ctx)
 			if err != nil {
 				return err

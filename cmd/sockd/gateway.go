@@ -77,7 +77,11 @@ func sameOrigin(next http.Handler) http.Handler {
 		if origin := r.Header.Get("Origin"); origin != "" {
 			u, err := url.Parse(origin)
 			if err != nil || !strings.EqualFold(u.Host, r.Host) {
-				http.Error(w, "sockd: cross-origin requests are refused", http.StatusForbidden)
+				// The same error shape as every other REST error.
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = w.Write([]byte(`{"code":7,"message":"cross-origin request refused: a page from another origin may not drive sockd",` +
+					`"details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"CROSS_ORIGIN","domain":"sockd"}]}`))
 				return
 			}
 		}

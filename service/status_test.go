@@ -1,0 +1,100 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sockd/sockd/sockmgr"
+)
+
+// Every row of DESIGN.md's error model, through the one table.
+func TestErrorTable(t *testing.T) {
+	op := func(name string, err error) error {
+		return &sockmgr.OpError{Op: name, SocketID: "abc", Addr: "127.0.0.1:9", Err: err}
+	}
+	for _, tc := range []struct {
+		err    error
+		code   codes.Code
+		reason string
+		errno  string
+	}{
+		{op("bind", syscall.EADDRINUSE), codes.AlreadyExists, "EADDRINUSE", "98"},
+		{op("connect", syscall.ECONNREFUSED), codes.Unavailable, "ECONNREFUSED", "111"},
+		{op("connect", syscall.ENETUNREACH), codes.Unavailable, "ENETUNREACH", "101"},
+		{op("connect", syscall.EHOSTUNREACH), codes.Unavailable, "EHOSTUNREACH", "113"},
+		// A send may have partly happened: never UNAVAILABLE (clients retry that).
+		{op("send", syscall.ECONNREFUSED), codes.FailedPrecondition, "ECONNREFUSED", "111"},
+		{op("sendto", syscall.EHOSTUNREACH), codes.FailedPrecondition, "EHOSTUNREACH", "113"},
+		{op("recv", syscall.ECONNRESET), codes.FailedPrecondition, "ECONNRESET", "104"},
+		{op("send", syscall.EPIPE), codes.FailedPrecondition, "EPIPE", "32"},
+		{op("connect", syscall.EISCONN), codes.FailedPrecondition, "EISCONN", "106"},
+		{op("recv", syscall.ENOTCONN), codes.FailedPrecondition, "ENOTCONN", "107"},
+		{op("bind", syscall.EACCES), codes.PermissionDenied, "EACCES", "13"},
+		{op("recv", syscall.EAGAIN), codes.DeadlineExceeded, "EAGAIN", "11"},
+		{op("connect", syscall.EINPROGRESS), codes.DeadlineExceeded, "EINPROGRESS", "115"},
+		{op("socket", syscall.EMFILE), codes.ResourceExhausted, "EMFILE", "24"},
+		{op("recv", fmt.Errorf("%w: x", syscall.EDESTADDRREQ)), codes.FailedPrecondition, "EDESTADDRREQ", "89"},
+		{op("lookup", sockmgr.ErrNotFound), codes.NotFound, ReasonSocketNotFound, ""},
+		{op("recv", sockmgr.ErrClosed), codes.NotFound, ReasonSocketNotFound, ""},
+		{op("bind", sockmgr.ErrInvalidAddress), codes.InvalidArgument, ReasonInvalidAddress, ""},
+		{op("setsockopt", sockmgr.ErrInvalidOption), codes.InvalidArgument, ReasonInvalidOption, ""},
+		{op("setsockopt", sockmgr.ErrInvalidArgument), codes.InvalidArgument, ReasonInvalidArgument, ""},
+		{op("recv", sockmgr.ErrWrongState), codes.FailedPrecondition, ReasonWrongState, ""},
+		{op("socket", sockmgr.ErrNameInUse), codes.AlreadyExists, ReasonNameInUse, ""},
+		{op("socket", sockmgr.ErrLimit), codes.ResourceExhausted, ReasonLimitExceeded, ""},
+		{op("connect", sockmgr.ErrPolicyDenied), codes.PermissionDenied, ReasonPolicyDenied, ""},
+		{op("recv", sockmgr.ErrTimeout), codes.DeadlineExceeded, ReasonTimeout, ""},
+		{op("recv", os.ErrDeadlineExceeded), codes.DeadlineExceeded, ReasonTimeout, ""},
+		{op("recv", context.DeadlineExceeded), codes.DeadlineExceeded, ReasonTimeout, ""},
+		{op("recv", context.Canceled), codes.Canceled, ReasonCancelled, ""},
+		{op("socket", sockmgr.ErrManagerClosed), codes.Unavailable, ReasonShuttingDown, ""},
+		{op("recv", errors.New("something else")), codes.Internal, ReasonInternal, ""},
+	} {
+		st := status.Convert(toStatus(context.Background(), tc.err))
+		info := errorInfo(t, st)
+		if st.Code() != tc.code || info.GetReason() != tc.reason || info.GetDomain() != ErrorDomain {
+			t.Errorf("%v: %s %s/%s, want %s %s", tc.err, st.Code(), info.GetDomain(), info.GetReason(), tc.code, tc.reason)
+		}
+		md := info.GetMetadata()
+		if md["errno"] != tc.errno {
+			t.Errorf("%v: errno metadata %q, want %q", tc.err, md["errno"], tc.errno)
+		}
+		if md["socketId"] != "abc" || md["op"] == "" || md["address"] != "127.0.0.1:9" {
+			t.Errorf("%v: metadata %v lacks op, socketId or address", tc.err, md)
+		}
+		if tc.code == codes.Internal && md["requestId"] == "" && RequestID(context.Background()) != "" {
+			t.Errorf("internal error without request id")
+		}
+	}
+}
+
+func errorInfo(t *testing.T, st *status.Status) *errdetails.ErrorInfo {
+	t.Helper()
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	t.Fatalf("status %v has no ErrorInfo", st)
+	return nil
+}
+
+func TestLabelSelector(t *testing.T) {
+	got, err := ParseLabelSelector(" app=web , tier=front")
+	if err != nil || len(got) != 2 || got["app"] != "web" || got["tier"] != "front" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for _, bad := range []string{"app", "=web", "a b=c", "app=we b"} {
+		if _, err := ParseLabelSelector(bad); err == nil {
+			t.Errorf("selector %q accepted", bad)
+		}
+	}
+}
