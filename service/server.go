@@ -256,7 +256,12 @@ func (s *Server) Accept(ctx context.Context, req *sockdv1.AcceptRequest) (*sockd
 	if err != nil {
 		return nil, err
 	}
-	conn, err := sock.Accept(ctx, timeout)
+	if req.GetName() != "" {
+		if err := sockmgr.ValidateName(req.GetName()); err != nil {
+			return nil, invalidField("name", ReasonInvalidArgument, "%v", err)
+		}
+	}
+	conn, err := sock.Accept(ctx, sockmgr.AcceptOptions{Timeout: timeout, Name: req.GetName()})
 	if err != nil {
 		return nil, toStatus(ctx, err)
 	}

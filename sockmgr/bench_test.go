@@ -67,7 +67,7 @@ func benchSockmgr(b *testing.B, size int) {
 	if err := c.Connect(ctx, l.Info().LocalAddr.String(), nil); err != nil {
 		b.Fatal(err)
 	}
-	s, err := l.Accept(ctx, nil)
+	s, err := l.Accept(ctx, sockmgr.AcceptOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func fullCycle(m *sockmgr.Manager, who string) error {
 	if err := c.Connect(ctx, l.Info().LocalAddr.String(), nil); err != nil {
 		return err
 	}
-	a, err := l.Accept(ctx, nil)
+	a, err := l.Accept(ctx, sockmgr.AcceptOptions{})
 	if err != nil {
 		return err
 	}

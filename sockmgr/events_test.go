@@ -28,7 +28,7 @@ func TestEventsInOrderPerSocket(t *testing.T) {
 	peer, err := net.Dial("tcp4", l.Info().LocalAddr.String())
 	check(t, err)
 	defer peer.Close()
-	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, nil))
+	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, sockmgr.AcceptOptions{}))
 	check(t, conn.Shutdown(sockmgr.ShutWrite))
 	check(t, conn.Close())
 	check(t, l.Close())

@@ -108,7 +108,7 @@ func connectedPair(t *testing.T, m *sockmgr.Manager) (client, server *sockmgr.So
 	l := listener(t, m, sockmgr.IPv4)
 	client = must[*sockmgr.Socket](t)(m.Create(owner, sockmgr.CreateOptions{}))
 	check(t, client.Connect(ctx, l.Info().LocalAddr.String(), nil))
-	server = must[*sockmgr.Socket](t)(l.Accept(ctx, nil))
+	server = must[*sockmgr.Socket](t)(l.Accept(ctx, sockmgr.AcceptOptions{}))
 	check(t, l.Close())
 	return client, server
 }

@@ -194,6 +194,13 @@ func (m *Manager) register(s *Socket, name string) error {
 	return nil
 }
 
+func (m *Manager) nameTaken(owner, name string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, taken := m.byName[ownerName{owner, name}]
+	return taken
+}
+
 func (m *Manager) unregister(s *Socket) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -127,3 +127,25 @@ func TestSocketLimits(t *testing.T) {
 	check(t, a1.Close())
 	must[*sockmgr.Socket](t)(m.Create("c", sockmgr.CreateOptions{}))
 }
+
+func TestAcceptWithName(t *testing.T) {
+	m := newManager(t, sockmgr.Config{})
+	l := listener(t, m, sockmgr.IPv4)
+	dial := func() {
+		c := must[*sockmgr.Socket](t)(m.Create(owner, sockmgr.CreateOptions{}))
+		check(t, c.Connect(ctxT(t), l.Info().LocalAddr.String(), nil))
+	}
+	dial()
+	conn := must[*sockmgr.Socket](t)(l.Accept(ctxT(t), sockmgr.AcceptOptions{Name: "conn1"}))
+	if got := must[*sockmgr.Socket](t)(m.Get(sockmgr.Scope{Owner: owner}, "conn1")); got != conn {
+		t.Fatal("accepted socket not found by its name")
+	}
+	// A taken name is refused before a connection is taken from the kernel.
+	dial()
+	if _, err := l.Accept(ctxT(t), sockmgr.AcceptOptions{Name: "conn1"}); !errors.Is(err, sockmgr.ErrNameInUse) {
+		t.Fatalf("accept with a taken name: %v", err)
+	}
+	if _, err := l.Accept(ctxT(t), sockmgr.AcceptOptions{Name: "conn2", Timeout: dur(0)}); err != nil {
+		t.Fatalf("the pending connection was lost: %v", err)
+	}
+}

@@ -80,7 +80,7 @@ func TestReuseAddrBeforeBindTakesTimeWaitPort(t *testing.T) {
 	addr := l.Info().LocalAddr.String()
 	peer, err := net.Dial("tcp4", addr)
 	check(t, err)
-	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, nil))
+	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, sockmgr.AcceptOptions{}))
 	// The server closes first, so its side (on the listening port) goes to
 	// TIME_WAIT once the peer's FIN arrives.
 	check(t, conn.Close())
@@ -215,18 +215,18 @@ func TestAcceptAndConnectCancelOrTimeOut(t *testing.T) {
 	ctx := ctxT(t)
 	l := listener(t, m, sockmgr.IPv4)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-	_, err := l.Accept(cctx, nil)
+	_, err := l.Accept(cctx, sockmgr.AcceptOptions{})
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("accept with an expiring context: %v", err)
 	}
-	if _, err := l.Accept(ctx, dur(0)); !errors.Is(err, syscall.EAGAIN) {
+	if _, err := l.Accept(ctx, sockmgr.AcceptOptions{Timeout: dur(0)}); !errors.Is(err, syscall.EAGAIN) {
 		t.Fatalf("non-blocking accept: %v, want EAGAIN", err)
 	}
 	peer, err := net.Dial("tcp4", l.Info().LocalAddr.String())
 	check(t, err)
 	defer peer.Close()
-	must[*sockmgr.Socket](t)(l.Accept(ctx, nil))
+	must[*sockmgr.Socket](t)(l.Accept(ctx, sockmgr.AcceptOptions{}))
 
 	// A listener with backlog 0 and one unaccepted connection drops further
 	// SYNs, so a connect to it hangs until its timeout.
@@ -253,7 +253,7 @@ func TestAcceptAndConnectCancelOrTimeOut(t *testing.T) {
 	accepted := 0
 	deadline := time.Now().Add(10 * time.Second)
 	for hang.Info().State != sockmgr.StateConnected && time.Now().Before(deadline) {
-		if _, err := full.Accept(ctx, dur(100*time.Millisecond)); err == nil {
+		if _, err := full.Accept(ctx, sockmgr.AcceptOptions{Timeout: dur(100 * time.Millisecond)}); err == nil {
 			accepted++
 		}
 	}
@@ -341,7 +341,7 @@ func TestAbortiveCloseResetsPeer(t *testing.T) {
 	peer, err := net.Dial("tcp4", l.Info().LocalAddr.String())
 	check(t, err)
 	defer peer.Close()
-	conn := must[*sockmgr.Socket](t)(l.Accept(ctxT(t), nil))
+	conn := must[*sockmgr.Socket](t)(l.Accept(ctxT(t), sockmgr.AcceptOptions{}))
 	if v := must[int](t)(conn.SetOption("SO_LINGER", 0)); v != 0 {
 		t.Fatalf("SO_LINGER read back %d, want 0", v)
 	}
@@ -361,7 +361,7 @@ func TestStateErrors(t *testing.T) {
 		t.Fatalf("recv on a listener: %v", err)
 	}
 	fresh := must[*sockmgr.Socket](t)(m.Create(owner, sockmgr.CreateOptions{}))
-	if _, err := fresh.Accept(ctx, nil); !errors.Is(err, sockmgr.ErrWrongState) {
+	if _, err := fresh.Accept(ctx, sockmgr.AcceptOptions{}); !errors.Is(err, sockmgr.ErrWrongState) {
 		t.Fatalf("accept before listen: %v", err)
 	}
 	if _, err := fresh.Recv(ctx, sockmgr.RecvOptions{MaxBytes: 1}); !errors.Is(err, syscall.ENOTCONN) {
@@ -410,10 +410,10 @@ func TestCloseWakesBlockedCallsAndKeepsAccepted(t *testing.T) {
 	peer, err := net.Dial("tcp4", l.Info().LocalAddr.String())
 	check(t, err)
 	defer peer.Close()
-	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, nil))
+	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, sockmgr.AcceptOptions{}))
 
 	acceptDone := make(chan error, 1)
-	go func() { _, err := l.Accept(ctx, nil); acceptDone <- err }()
+	go func() { _, err := l.Accept(ctx, sockmgr.AcceptOptions{}); acceptDone <- err }()
 	waitFor(t, "accept to block", func() bool { return len(acceptDone) == 0 })
 	check(t, l.Close())
 	if err := <-acceptDone; !errors.Is(err, sockmgr.ErrClosed) {

@@ -218,14 +218,33 @@ func writable(fd int) bool {
 	return err == nil && n == 1 && pfd[0].Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) != 0
 }
 
+// AcceptOptions tune Accept.
+type AcceptOptions struct {
+	// Timeout overrides the socket's timeout for this call (nil: the socket's).
+	Timeout *time.Duration
+	// Name, if set, names the accepted socket (unique per owner).
+	Name string
+}
+
 // Accept waits for a connection on a listening socket and registers it as a
 // new CONNECTED socket of the same owner, carrying the listener's labels and
 // its id as ParentID. It waits at most the timeout (else the socket's) or
 // until ctx ends.
-func (s *Socket) Accept(ctx context.Context, timeout *time.Duration) (*Socket, error) {
+func (s *Socket) Accept(ctx context.Context, opts AcceptOptions) (*Socket, error) {
 	if st, _, _ := s.snapshotState(); st != StateListening {
 		return nil, s.wrongState("accept", st, "accept needs a listening socket: call listen first")
 	}
+	if opts.Name != "" {
+		// Checked before taking a connection from the kernel, so that a
+		// taken name does not cost the peer its connection.
+		if err := ValidateName(opts.Name); err != nil {
+			return nil, opErr("accept", s.id, "", err)
+		}
+		if s.m.nameTaken(s.owner, opts.Name) {
+			return nil, opErr("accept", s.id, "", detail(ErrNameInUse, "a socket named %q exists", opts.Name))
+		}
+	}
+	timeout := opts.Timeout
 	if err := s.m.reserve(s.owner); err != nil {
 		return nil, opErr("accept", s.id, "", err)
 	}
@@ -257,12 +276,12 @@ func (s *Socket) Accept(ctx context.Context, timeout *time.Duration) (*Socket, e
 		s.m.unreserve(s.owner)
 		return nil, opErr("accept", s.id, "", err)
 	}
-	child.owner, child.labels, child.parentID = s.owner, s.labels, s.id
+	child.owner, child.labels, child.parentID, child.name = s.owner, s.labels, s.id, opts.Name
 	child.state, child.remote = StateConnected, fromSockaddr(sa)
 	child.mu.Lock()
 	child.updateLocalLocked()
 	child.mu.Unlock()
-	if err := s.m.register(child, ""); err != nil {
+	if err := s.m.register(child, opts.Name); err != nil {
 		child.file.Close()
 		return nil, opErr("accept", s.id, "", err)
 	}

@@ -89,7 +89,7 @@ func TestTutorialTCPServerWithPythonClient(t *testing.T) {
 	l := listener(t, m, sockmgr.IPv4)
 	py := startPython(t, pyEchoClient, strconv.Itoa(int(l.Info().LocalAddr.Port())))
 
-	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, dur(10*time.Second)))
+	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, sockmgr.AcceptOptions{Timeout: dur(10 * time.Second)}))
 	if conn.Info().ParentID != l.ID() || conn.Info().State != sockmgr.StateConnected {
 		t.Fatalf("accepted socket: %+v", conn.Info())
 	}
@@ -199,7 +199,7 @@ func TestIPv6LoopbackAndGoPeer(t *testing.T) {
 	peer, err := net.Dial("tcp6", l.Info().LocalAddr.String())
 	check(t, err)
 	t.Cleanup(func() { peer.Close() })
-	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, nil))
+	conn := must[*sockmgr.Socket](t)(l.Accept(ctx, sockmgr.AcceptOptions{}))
 	payload := make([]byte, 200_000)
 	rand.Read(payload)
 	go func() {
