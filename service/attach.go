@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -53,9 +54,10 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 
 	// client → socket
 	var wg sync.WaitGroup
+	var closed atomic.Bool
 	inErr := make(chan error, 1)
 	wg.Go(func() {
-		err := s.attachIn(ctx, stream, sock)
+		err := s.attachIn(ctx, stream, sock, &closed)
 		if err != nil {
 			cancel() // a failed write ends the whole stream
 		}
@@ -64,6 +66,9 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 	// socket → client
 	outErr := s.attachOut(ctx, stream, sock)
 	cancel()
+	if closed.Load() {
+		return nil // the client asked to close: the stream ends cleanly
+	}
 	select {
 	case err := <-inErr:
 		// The copy in ended by itself (it may have failed first).
@@ -84,7 +89,7 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 
 // attachIn copies the client's messages to the socket until the client
 // half-closes (TCP: shutdown write) or the stream ends.
-func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_AttachServer, sock *sockmgr.Socket) error {
+func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_AttachServer, sock *sockmgr.Socket, closed *atomic.Bool) error {
 	var lastAddr string
 	var lastTarget netip.AddrPort
 	for {
@@ -134,8 +139,17 @@ func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_Atta
 			if _, err := sock.SendToAddr(ctx, d.GetData(), lastTarget, sockmgr.SendOptions{Timeout: &blocking}); err != nil {
 				return toStatus(ctx, err)
 			}
+		case *sockdv1.AttachRequest_Close:
+			// Everything before this message is in the kernel: close(2)
+			// sends it and then the FIN. The copy out sees the socket gone
+			// and ends the stream.
+			closed.Store(true)
+			if err := sock.Close(); err != nil {
+				return toStatus(ctx, err)
+			}
+			return nil
 		default:
-			return invalidField("msg", ReasonInvalidArgument, "after open, send data or datagram messages")
+			return invalidField("msg", ReasonInvalidArgument, "after open, send data, datagram or close messages")
 		}
 	}
 }

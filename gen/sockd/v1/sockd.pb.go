@@ -2135,6 +2135,7 @@ type AttachRequest struct {
 	//	*AttachRequest_Open
 	//	*AttachRequest_Data
 	//	*AttachRequest_Datagram
+	//	*AttachRequest_Close
 	Msg           isAttachRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2204,6 +2205,15 @@ func (x *AttachRequest) GetDatagram() *Datagram {
 	return nil
 }
 
+func (x *AttachRequest) GetClose() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*AttachRequest_Close); ok {
+			return x.Close
+		}
+	}
+	return false
+}
+
 type isAttachRequest_Msg interface {
 	isAttachRequest_Msg()
 }
@@ -2223,11 +2233,20 @@ type AttachRequest_Datagram struct {
 	Datagram *Datagram `protobuf:"bytes,3,opt,name=datagram,proto3,oneof"`
 }
 
+type AttachRequest_Close struct {
+	// Close the socket, as close(2), once everything sent before this
+	// message is handed to the kernel; the stream then ends. (Cancelling the
+	// stream instead leaves the socket open.)
+	Close bool `protobuf:"varint,4,opt,name=close,proto3,oneof"`
+}
+
 func (*AttachRequest_Open) isAttachRequest_Msg() {}
 
 func (*AttachRequest_Data) isAttachRequest_Msg() {}
 
 func (*AttachRequest_Datagram) isAttachRequest_Msg() {}
+
+func (*AttachRequest_Close) isAttachRequest_Msg() {}
 
 // AttachOpen starts an Attach stream.
 type AttachOpen struct {
@@ -2751,11 +2770,12 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x06option\x18\x02 \x01(\tR\x06option\"X\n" +
 	"\x11SetTimeoutRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
-	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"\x8a\x01\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"\xa2\x01\n" +
 	"\rAttachRequest\x12*\n" +
 	"\x04open\x18\x01 \x01(\v2\x14.sockd.v1.AttachOpenH\x00R\x04open\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x120\n" +
-	"\bdatagram\x18\x03 \x01(\v2\x12.sockd.v1.DatagramH\x00R\bdatagramB\x05\n" +
+	"\bdatagram\x18\x03 \x01(\v2\x12.sockd.v1.DatagramH\x00R\bdatagram\x12\x16\n" +
+	"\x05close\x18\x04 \x01(\bH\x00R\x05closeB\x05\n" +
 	"\x03msg\"\x1c\n" +
 	"\n" +
 	"AttachOpen\x12\x0e\n" +
@@ -2984,6 +3004,7 @@ func file_sockd_v1_sockd_proto_init() {
 		(*AttachRequest_Open)(nil),
 		(*AttachRequest_Data)(nil),
 		(*AttachRequest_Datagram)(nil),
+		(*AttachRequest_Close)(nil),
 	}
 	file_sockd_v1_sockd_proto_msgTypes[26].OneofWrappers = []any{
 		(*AttachResponse_Socket)(nil),

@@ -1,0 +1,209 @@
+package client
+
+import (
+	"context"
+	"io"
+	"iter"
+	"time"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+)
+
+// CreateOptions describe a new socket and the set-up steps to run in the
+// same call (options, then bind, then listen, then connect).
+type CreateOptions struct {
+	UDP            bool              // UDP instead of TCP
+	IPv6           bool              // AF_INET6 instead of AF_INET
+	Name           string            // optional, unique per owner
+	Labels         map[string]string // optional
+	Timeout        *time.Duration    // the socket's default timeout (nil: blocking)
+	Options        map[string]int64  // socket options set first
+	Bind           string            // address to bind, if any
+	Listen         bool              // listen after binding
+	Backlog        *int32            // listen backlog (implies Listen); nil: 128
+	Connect        string            // address to connect to, if any
+	ConnectTimeout *time.Duration    // limit for the connect step
+}
+
+// Create makes a socket.
+func (c *Client) Create(ctx context.Context, o CreateOptions) (*sockdv1.Socket, error) {
+	req := &sockdv1.CreateSocketRequest{
+		Name: o.Name, Labels: o.Labels, Timeout: durationOrNil(o.Timeout),
+		BindAddress: o.Bind, Listen: o.Listen, Backlog: o.Backlog,
+		ConnectAddress: o.Connect, ConnectTimeout: durationOrNil(o.ConnectTimeout),
+	}
+	if o.UDP {
+		req.Protocol = sockdv1.Protocol_PROTOCOL_UDP
+	}
+	if o.IPv6 {
+		req.Family = sockdv1.Family_FAMILY_IPV6
+	}
+	for name, v := range o.Options {
+		req.Options = append(req.Options, &sockdv1.SocketOption{Option: name, Value: v})
+	}
+	s, err := c.api.CreateSocket(ctx, req)
+	return s, FromError(err)
+}
+
+// Get returns a socket by id or name.
+func (c *Client) Get(ctx context.Context, id string) (*sockdv1.Socket, error) {
+	s, err := c.api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id})
+	return s, FromError(err)
+}
+
+// ListOptions filter List.
+type ListOptions struct {
+	LabelSelector string // "k=v,k2=v2"
+	State         sockdv1.State
+	Protocol      sockdv1.Protocol
+}
+
+// List returns every matching socket, following the pages.
+func (c *Client) List(ctx context.Context, o ListOptions) ([]*sockdv1.Socket, error) {
+	var all []*sockdv1.Socket
+	token := ""
+	for {
+		resp, err := c.api.ListSockets(ctx, &sockdv1.ListSocketsRequest{
+			LabelSelector: o.LabelSelector, State: o.State, Protocol: o.Protocol, PageSize: 1000, PageToken: token,
+		})
+		if err != nil {
+			return nil, FromError(err)
+		}
+		all = append(all, resp.GetSockets()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return all, nil
+		}
+	}
+}
+
+// CloseSocket closes a remote socket and returns its last snapshot.
+func (c *Client) CloseSocket(ctx context.Context, id string) (*sockdv1.Socket, error) {
+	s, err := c.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: id})
+	return s, FromError(err)
+}
+
+// Bind binds a socket to a local address.
+func (c *Client) Bind(ctx context.Context, id, address string) (*sockdv1.Socket, error) {
+	s, err := c.api.Bind(ctx, &sockdv1.BindRequest{Id: id, Address: address})
+	return s, FromError(err)
+}
+
+// Listen makes a TCP socket listen; backlog nil means 128.
+func (c *Client) Listen(ctx context.Context, id string, backlog *int32) (*sockdv1.Socket, error) {
+	s, err := c.api.Listen(ctx, &sockdv1.ListenRequest{Id: id, Backlog: backlog})
+	return s, FromError(err)
+}
+
+// Accept waits for a connection and returns the new socket; name, if not
+// empty, names it.
+func (c *Client) Accept(ctx context.Context, id string, timeout *time.Duration, name string) (*sockdv1.Socket, error) {
+	s, err := c.api.Accept(ctx, &sockdv1.AcceptRequest{Id: id, Timeout: durationOrNil(timeout), Name: name})
+	return s, FromError(err)
+}
+
+// Connect connects a socket.
+func (c *Client) Connect(ctx context.Context, id, address string, timeout *time.Duration) (*sockdv1.Socket, error) {
+	s, err := c.api.Connect(ctx, &sockdv1.ConnectRequest{Id: id, Address: address, Timeout: durationOrNil(timeout)})
+	return s, FromError(err)
+}
+
+// Send sends data; with all, every byte (sendall). It returns the count sent,
+// also on error (see BytesSent).
+func (c *Client) Send(ctx context.Context, id string, data []byte, all bool, timeout *time.Duration) (int, error) {
+	resp, err := c.api.Send(ctx, &sockdv1.SendRequest{Id: id, Payload: &sockdv1.SendRequest_Data{Data: data}, All: all, Timeout: durationOrNil(timeout)})
+	if err != nil {
+		err = FromError(err)
+		return BytesSent(err), err
+	}
+	return int(resp.GetBytesSent()), nil
+}
+
+// RecvOptions tune Recv and RecvFrom.
+type RecvOptions struct {
+	MaxBytes int32          // required
+	Timeout  *time.Duration // nil: the socket's
+	Peek     bool
+	WaitAll  bool
+}
+
+// Recv receives up to MaxBytes; eof reports that the peer closed.
+func (c *Client) Recv(ctx context.Context, id string, o RecvOptions) (data []byte, eof bool, err error) {
+	resp, err := c.api.Recv(ctx, &sockdv1.RecvRequest{Id: id, MaxBytes: o.MaxBytes, Timeout: durationOrNil(o.Timeout), Peek: o.Peek, WaitAll: o.WaitAll})
+	if err != nil {
+		return nil, false, FromError(err)
+	}
+	return resp.GetData(), resp.GetEof(), nil
+}
+
+// SendTo sends one datagram to an address.
+func (c *Client) SendTo(ctx context.Context, id, address string, data []byte, timeout *time.Duration) (int, error) {
+	resp, err := c.api.SendTo(ctx, &sockdv1.SendToRequest{Id: id, Address: address, Payload: &sockdv1.SendToRequest_Data{Data: data}, Timeout: durationOrNil(timeout)})
+	if err != nil {
+		return 0, FromError(err)
+	}
+	return int(resp.GetBytesSent()), nil
+}
+
+// RecvFrom receives one datagram and its source address.
+func (c *Client) RecvFrom(ctx context.Context, id string, o RecvOptions) (data []byte, from string, truncated bool, err error) {
+	resp, err := c.api.RecvFrom(ctx, &sockdv1.RecvFromRequest{Id: id, MaxBytes: o.MaxBytes, Timeout: durationOrNil(o.Timeout), Peek: o.Peek})
+	if err != nil {
+		return nil, "", false, FromError(err)
+	}
+	return resp.GetData(), resp.GetAddress(), resp.GetTruncated(), nil
+}
+
+// Shutdown shuts down directions of a connection.
+func (c *Client) Shutdown(ctx context.Context, id string, how sockdv1.ShutdownHow) (*sockdv1.Socket, error) {
+	s, err := c.api.Shutdown(ctx, &sockdv1.ShutdownRequest{Id: id, How: how})
+	return s, FromError(err)
+}
+
+// SetOption sets an option and returns the value the kernel reports.
+func (c *Client) SetOption(ctx context.Context, id, option string, value int64) (int64, error) {
+	o, err := c.api.SetOption(ctx, &sockdv1.SetOptionRequest{Id: id, Option: option, Value: value})
+	if err != nil {
+		return 0, FromError(err)
+	}
+	return o.GetValue(), nil
+}
+
+// GetOption reads an option.
+func (c *Client) GetOption(ctx context.Context, id, option string) (int64, error) {
+	o, err := c.api.GetOption(ctx, &sockdv1.GetOptionRequest{Id: id, Option: option})
+	if err != nil {
+		return 0, FromError(err)
+	}
+	return o.GetValue(), nil
+}
+
+// SetTimeout sets the socket's default timeout (nil: blocking, 0:
+// non-blocking).
+func (c *Client) SetTimeout(ctx context.Context, id string, timeout *time.Duration) (*sockdv1.Socket, error) {
+	s, err := c.api.SetTimeout(ctx, &sockdv1.SetTimeoutRequest{Id: id, Timeout: durationOrNil(timeout)})
+	return s, FromError(err)
+}
+
+// Watch streams events until ctx ends or the stream fails; range over it.
+func (c *Client) Watch(ctx context.Context, req *sockdv1.WatchEventsRequest) iter.Seq2[*sockdv1.Event, error] {
+	return func(yield func(*sockdv1.Event, error) bool) {
+		stream, err := c.api.WatchEvents(ctx, req)
+		if err != nil {
+			yield(nil, FromError(err))
+			return
+		}
+		for {
+			ev, err := stream.Recv()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(nil, FromError(err))
+				return
+			}
+			if !yield(ev, nil) {
+				return
+			}
+		}
+	}
+}
