@@ -18,11 +18,11 @@ const ErrorDomain = "sockd"
 
 // Sentinels for sockd's own reasons, to use with errors.Is.
 var (
-	ErrNotFound     = errors.New("socket not found")        // SOCKET_NOT_FOUND
-	ErrWrongState   = errors.New("wrong socket state")      // WRONG_STATE
-	ErrInvalid      = errors.New("invalid argument")        // INVALID_ARGUMENT, INVALID_ADDRESS, INVALID_OPTION
+	ErrNotFound     = errors.New("socket not found")         // SOCKET_NOT_FOUND
+	ErrWrongState   = errors.New("wrong socket state")       // WRONG_STATE
+	ErrInvalid      = errors.New("invalid argument")         // INVALID_ARGUMENT, INVALID_ADDRESS, INVALID_OPTION
 	ErrPolicyDenied = errors.New("denied by address policy") // POLICY_DENIED
-	ErrLimit        = errors.New("limit exceeded")          // LIMIT_EXCEEDED
+	ErrLimit        = errors.New("limit exceeded")           // LIMIT_EXCEEDED
 )
 
 // Error is a failed call: the gRPC status and sockd's ErrorInfo.
@@ -53,7 +53,9 @@ func (e *Error) Errno() (syscall.Errno, bool) {
 }
 
 // Timeout reports a call that timed out (net.Error).
-func (e *Error) Timeout() bool { return e.Code == codes.DeadlineExceeded && e.Reason != "EAGAIN" && e.Reason != "EINPROGRESS" }
+func (e *Error) Timeout() bool {
+	return e.Code == codes.DeadlineExceeded && e.Reason != "EAGAIN" && e.Reason != "EINPROGRESS"
+}
 
 // Temporary is part of net.Error; sockd reports no temporary errors.
 func (e *Error) Temporary() bool { return false }
