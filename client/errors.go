@@ -113,7 +113,7 @@ func FromError(err error) error {
 	if e.Reason == "" {
 		// gRPC's own errors (an RPC deadline, a dead connection) have no
 		// ErrorInfo: name them after their code.
-		e.Reason = st.Code().String()
+		e.Reason = CodeName(st.Code())
 		if st.Code() == codes.DeadlineExceeded {
 			e.Reason = "TIMEOUT"
 		}
@@ -141,3 +141,16 @@ var errnoByName = func() map[string]syscall.Errno {
 	}
 	return m
 }()
+
+// CodeName is a gRPC code as google.rpc.Code spells it: DEADLINE_EXCEEDED,
+// CANCELLED, ...
+func CodeName(c codes.Code) string {
+	if int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return c.String()
+}
+
+var codeNames = [...]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+	"UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}

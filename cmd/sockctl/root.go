@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+)
+
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	streams
+	addr          string
+	token         string
+	tlsCA         string
+	tlsCert       string
+	tlsKey        string
+	tlsServerName string
+	output        string
+	timeout       time.Duration
+
+	c *client.Client
+}
+
+// run executes sockctl and returns its exit code.
+func run(ctx context.Context, args []string, st streams) int {
+	g := &globals{streams: st}
+	root := newRootCommand(g)
+	root.SetArgs(args)
+	root.SetIn(st.in)
+	root.SetOut(st.out)
+	root.SetErr(st.err)
+	err := root.ExecuteContext(ctx)
+	if g.c != nil {
+		g.c.Close()
+	}
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errInterrupted) {
+		return 130
+	}
+	code, msg := describe(err)
+	fmt.Fprintf(st.err, "sockctl: %s\n", msg)
+	if code == exitUsage {
+		fmt.Fprintln(st.err, "Run 'sockctl --help' for usage.")
+	}
+	return code
+}
+
+// errInterrupted ends a command the user stopped with Ctrl-C.
+var errInterrupted = errors.New("interrupted")
+
+func newRootCommand(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sockctl",
+		Short: "Drive real sockets on a sockd host",
+		Long: `sockctl drives the real kernel sockets that sockd holds: create, bind, listen,
+accept, connect, send, receive, and watch them change — the socket API of
+Python's socket module, from a terminal.
+
+Sockets are named by id, by the name given at creation, or by a unique prefix
+of the id. Commands that create a socket print its id as the last line.
+
+Examples:
+  ID=$(sockctl listen tcp 127.0.0.1:8090)        # create + bind + listen
+  CONN=$(sockctl accept $ID --timeout 30s)
+  sockctl recv $CONN -n 1024                    # raw bytes to stdout
+  sockctl send $CONN "hello"
+  sockctl attach $(sockctl connect tcp 127.0.0.1:8090)   # like nc
+  sockctl ls -o json
+
+` + exitCodeHelp(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.addr, "addr", envOr("SOCKD_ADDR", client.DefaultAddr), "sockd's gRPC address (env SOCKD_ADDR)")
+	pf.StringVar(&g.token, "token", os.Getenv("SOCKD_TOKEN"), "bearer token (env SOCKD_TOKEN)")
+	pf.StringVar(&g.tlsCA, "tls-ca", os.Getenv("SOCKD_TLS_CA"), "connect with TLS, trusting this CA file (env SOCKD_TLS_CA)")
+	pf.StringVar(&g.tlsCert, "tls-cert", os.Getenv("SOCKD_TLS_CERT"), "client certificate for mTLS (env SOCKD_TLS_CERT)")
+	pf.StringVar(&g.tlsKey, "tls-key", os.Getenv("SOCKD_TLS_KEY"), "client key for mTLS (env SOCKD_TLS_KEY)")
+	pf.StringVar(&g.tlsServerName, "tls-server-name", "", "server name to verify (default: the host of --addr)")
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
+	pf.DurationVar(&g.timeout, "timeout", 0, "how long a blocking call (accept, connect, recv, ...) may wait, and a limit for the command (0: the socket's own timeout, none by default)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		switch g.output {
+		case "table", "json", "yaml":
+			return nil
+		}
+		return usagef("-o %q: want table, json or yaml", g.output)
+	}
+	root.AddCommand(
+		newCreateCommand(g), newLsCommand(g), newInspectCommand(g),
+		newBindCommand(g), newListenCommand(g), newAcceptCommand(g), newConnectCommand(g),
+		newSendCommand(g), newRecvCommand(g), newSendToCommand(g), newRecvFromCommand(g),
+		newShutdownCommand(g), newCloseCommand(g),
+		newSetoptCommand(g), newGetoptCommand(g), newSetTimeoutCommand(g),
+		newAttachCommand(g), newWatchCommand(g),
+	)
+	return root
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// client dials sockd once per run.
+func (g *globals) client() (*client.Client, error) {
+	if g.c != nil {
+		return g.c, nil
+	}
+	var opts []client.Option
+	if g.token != "" {
+		opts = append(opts, client.WithToken(g.token))
+	}
+	if g.tlsCA != "" || g.tlsCert != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: g.tlsServerName}
+		if g.tlsCA != "" {
+			pem, err := os.ReadFile(g.tlsCA)
+			if err != nil {
+				return nil, err
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--tls-ca %s: no certificates in it", g.tlsCA)
+			}
+			cfg.RootCAs = pool
+		}
+		if g.tlsCert != "" || g.tlsKey != "" {
+			cert, err := tls.LoadX509KeyPair(g.tlsCert, g.tlsKey)
+			if err != nil {
+				return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, client.WithTLS(cfg))
+	}
+	c, err := client.Dial(g.addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	g.c = c
+	return c, nil
+}
+
+// ctx is the command's context. With --timeout it ends a little after the
+// timeout, so that a blocking call's own timeout (callTimeout) fires first
+// and sockd answers DEADLINE_EXCEEDED (TIMEOUT) itself.
+func (g *globals) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	if g.timeout > 0 {
+		return context.WithTimeout(cmd.Context(), g.timeout+5*time.Second)
+	}
+	return context.WithCancel(cmd.Context())
+}
+
+// callTimeout is --timeout as the limit of one blocking socket call.
+func (g *globals) callTimeout() *time.Duration {
+	if g.timeout <= 0 {
+		return nil
+	}
+	d := g.timeout
+	return &d
+}
+
+// interrupted turns a Ctrl-C during a call into errInterrupted.
+func interrupted(cmd *cobra.Command, err error) error {
+	if err != nil && cmd.Context().Err() != nil {
+		return errInterrupted
+	}
+	return err
+}
+
+// parseLabels reads repeated -l k=v flags.
+func parseLabels(flags []string) (map[string]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, f := range flags {
+		for _, kv := range strings.Split(f, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, usagef("-l %q: want key=value", f)
+			}
+			m[k] = v
+		}
+	}
+	return m, nil
+}
+
+// selector renders labels as a label selector.
+func selector(flags []string) string { return strings.Join(flags, ",") }
+
+// onSocket resolves ref to an id, runs call on it, and prints the socket the
+// call returns (a one-row table, or the socket as JSON/YAML).
+func (g *globals) onSocket(cmd *cobra.Command, ref string, call func(ctx context.Context, c *client.Client, id string) (*sockdv1.Socket, error)) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.ctx(cmd)
+	defer cancel()
+	id, err := g.resolve(ctx, ref)
+	if err != nil {
+		return interrupted(cmd, err)
+	}
+	s, err := call(ctx, c, id)
+	if err != nil {
+		return interrupted(cmd, err)
+	}
+	return g.printer().summary(s)
+}
