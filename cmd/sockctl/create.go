@@ -122,4 +122,3 @@ func parseTimeout(s string) (*time.Duration, error) {
 	}
 	return &d, nil
 }
-
