@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,4 +170,24 @@ func TestSIGTERMWithOpenSocketsAndAttach(t *testing.T) {
 		t.Fatalf("UDP %s still taken: %v", u.GetLocalAddress(), err)
 	}
 	pc.Close()
+}
+
+// Flags come from SOCKD_* variables too; a non-loopback address without
+// authentication is refused with the reason.
+func TestSockdEnvAndLoopbackDefault(t *testing.T) {
+	d := startSockd(t, "--http-addr", "") // the command line says: no HTTP
+	if d.HTTP != "" {
+		t.Fatalf("--http-addr \"\" still served HTTP on %s", d.HTTP)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "sockd"), "--grpc-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "SOCKD_HTTP_ADDR=0.0.0.0:0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "refusing to listen on --http-addr 0.0.0.0:0 without authentication") {
+		t.Fatalf("sockd on 0.0.0.0 without auth: %v\n%s", err, out)
+	}
+	cmd = exec.Command(filepath.Join(binDir, "sockd"), "--grpc-addr", "127.0.0.1:0", "--log-format", "yaml")
+	out, err = cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--log-format") {
+		t.Fatalf("bad flag value: %v\n%s", err, out)
+	}
 }

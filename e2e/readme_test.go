@@ -14,23 +14,33 @@ import (
 	"time"
 )
 
-// The README's tour, run as written against a real sockd: every block marked
-// <!-- tour ... --> is executed by bash in order, with the README's ports
-// swapped for free ones. step=run blocks must succeed and print no error
-// (except in the errors section); step=peer blocks run in the background as
-// the Python side, and their output must contain expect="...".
-func TestREADMETour(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot(), "README.md"))
+// The tours of the README and docs/cli.md, run as written against a real
+// sockd: every block marked <!-- tour ... --> is executed by bash in order,
+// with the documents' ports swapped for free ones. step=run blocks must
+// succeed and print no error (except in the errors section), and their
+// output must contain expect="..." if given; step=peer blocks run in the
+// background as the Python side, and their output must contain expect.
+func TestDocsTours(t *testing.T) {
+	for _, doc := range []struct {
+		file      string
+		minBlocks int
+	}{{"README.md", 8}, {"docs/cli.md", 10}} {
+		t.Run(doc.file, func(t *testing.T) { runTour(t, doc.file, doc.minBlocks) })
+	}
+}
+
+func runTour(t *testing.T, file string, minBlocks int) {
+	text, err := os.ReadFile(filepath.Join(repoRoot(), file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := parseTour(string(readme))
-	if len(steps) < 8 {
-		t.Fatalf("found only %d tour blocks in README.md", len(steps))
+	steps := parseTour(string(text))
+	if len(steps) < minBlocks {
+		t.Fatalf("found only %d tour blocks in %s", len(steps), file)
 	}
 	d := startSockd(t)
 	swap := []string{"localhost:8080", d.HTTP, "localhost:50051", d.GRPC}
-	for _, p := range []string{"65432", "65433", "65434", "65435"} {
+	for _, p := range []string{"65432", "65433", "65434", "65435", "65436"} {
 		swap = append(swap, p, freePort(t))
 	}
 	replacer := strings.NewReplacer(swap...)
@@ -82,8 +92,12 @@ func TestREADMETour(t *testing.T) {
 				port := replacer.Replace(st.listens)
 				// Ask the kernel (a test connection would use up the
 				// tutorial server's one accept).
+				kind := "-ltnH"
+				if st.udp {
+					kind = "-lunH"
+				}
 				waitFor(t, "the tour's peer to listen on "+port, func() bool {
-					r := run(t, nil, "ss", "-ltnH", "sport", "=", ":"+port)
+					r := run(t, nil, "ss", kind, "sport", "=", ":"+port)
 					return strings.TrimSpace(r.stdout) != ""
 				})
 			}
@@ -91,6 +105,7 @@ func TestREADMETour(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
 			cmd.Dir = repoRoot()
+			cmd.Env = append(os.Environ(), "SOCKD_ADDR="+d.GRPC) // sockctl's default is the README's port
 			cmd.WaitDelay = 5 * time.Second // a hung child must not hang the test
 			out, err := cmd.CombinedOutput()
 			cancel()
@@ -105,6 +120,9 @@ func TestREADMETour(t *testing.T) {
 			} else if isError {
 				t.Fatalf("tour %s: an error in:\n%s\n--- output:\n%s", section, script, out)
 			}
+			if !bytes.Contains(out, []byte(st.expect)) {
+				t.Fatalf("tour %s: output lacks %q:\n%s", section, st.expect, out)
+			}
 		}
 	}
 	finishSection(section)
@@ -112,6 +130,7 @@ func TestREADMETour(t *testing.T) {
 
 type tourStep struct {
 	section, step, listens, expect, code string
+	udp                                  bool
 }
 
 var tourMarker = regexp.MustCompile("(?s)<!-- tour ([^>]*)-->\\s*```sh\\n(.*?)```")
@@ -132,6 +151,8 @@ func parseTour(readme string) []tourStep {
 				st.listens = v
 			case "expect":
 				st.expect = v
+			case "udp":
+				st.udp = v == "true"
 			}
 		}
 		steps = append(steps, st)

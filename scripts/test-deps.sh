@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the real peers the tests drive are installed: Python (the socket
-# tutorial's peer), iproute2 (ss, ip), util-linux (unshare), curl, socat, ncat.
+# tutorial's peer), iproute2 (ss, ip), util-linux (unshare), bsdutils (script:
+# a terminal for sockctl's progress bar), curl, socat, ncat.
 # Idempotent: installs only what is missing, with apt-get, when run as root;
 # otherwise prints the command to run.
 set -euo pipefail
@@ -13,6 +14,7 @@ declare -A pkg_of=(
   [curl]=curl
   [socat]=socat
   [ncat]=ncat
+  [script]=bsdutils
 )
 missing=()
 for cmd in "${!pkg_of[@]}"; do

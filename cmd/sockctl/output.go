@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,15 +28,29 @@ func (g *globals) printer() *printer {
 	return &printer{format: g.output, w: g.out, now: time.Now}
 }
 
-var jsonOpts = protojson.MarshalOptions{Multiline: true, Indent: "  "}
-
 // message prints one proto message as JSON or YAML.
 func (p *printer) message(m proto.Message) error {
-	b, err := jsonOpts.Marshal(m)
+	b, err := stableJSON(m, "  ")
 	if err != nil {
 		return err
 	}
 	return p.raw(b)
+}
+
+// stableJSON is protojson with encoding/json's whitespace: protojson varies
+// its spacing on purpose, and scripts and golden files want it stable.
+func stableJSON(m proto.Message, indent string) ([]byte, error) {
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if indent == "" {
+		err = json.Compact(&out, b)
+	} else {
+		err = json.Indent(&out, b, "", indent)
+	}
+	return out.Bytes(), err
 }
 
 // messages prints a list of messages as a JSON or YAML array.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
@@ -66,7 +65,7 @@ With -o json it prints one JSON object per line.`,
 					return interrupted(cmd, err)
 				}
 				if g.output != "table" {
-					b, err := protojson.Marshal(ev)
+					b, err := stableJSON(ev, "")
 					if err != nil {
 						return err
 					}
