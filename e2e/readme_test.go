@@ -106,7 +106,7 @@ func runTour(t *testing.T, file string, minBlocks int) {
 			cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
 			cmd.Dir = repoRoot()
 			cmd.Env = append(os.Environ(), "SOCKD_ADDR="+d.GRPC) // sockctl's default is the README's port
-			cmd.WaitDelay = 5 * time.Second // a hung child must not hang the test
+			cmd.WaitDelay = 5 * time.Second                      // a hung child must not hang the test
 			out, err := cmd.CombinedOutput()
 			cancel()
 			if err != nil {
