@@ -96,39 +96,17 @@ func (s *Socket) SendToAddr(ctx context.Context, data []byte, ap netip.AddrPort,
 }
 
 func (s *Socket) send(ctx context.Context, op string, data []byte, to unix.Sockaddr, addr string, opts SendOptions) (int, error) {
-	sent := 0
-	var sendErr error
-	all := opts.All && s.proto == TCP
-	err := s.blocking(ctx, dirWrite, s.effectiveTimeout(opts.Timeout), func(fd int) bool {
-		for {
-			var n int
-			var err error
-			if to == nil {
-				n, err = sendStream(fd, data[sent:])
-			} else {
-				n, err = unix.SendmsgN(fd, data[sent:], nil, to, unix.MSG_NOSIGNAL)
-			}
-			switch err {
-			case nil:
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				if sent == 0 || all {
-					sendErr = err
-					return false
-				}
-				return true
-			default:
-				sendErr = err
-				return true
-			}
-			sendErr = nil
-			sent += n
-			if !all || sent == len(data) {
-				return true
-			}
-		}
-	})
+	t, err := s.takeTurn(ctx, dirWrite, s.effectiveTimeout(opts.Timeout))
+	if err != nil {
+		return 0, s.fail(op, addr, err)
+	}
+	st := &s.sendSt
+	*st = sendState{data: data, to: to, all: opts.All && s.proto == TCP}
+	err = t.wait(s.sendAttempt)
+	sent, sendErr := st.sent, st.err
+	*st = sendState{} // keep no reference to the caller's data
+	t.release()
+
 	if sent > 0 {
 		s.bytesSent.Add(uint64(sent))
 		if s.proto == UDP {
@@ -143,6 +121,47 @@ func (s *Socket) send(ctx context.Context, op string, data []byte, to unix.Socka
 		err = sendErr
 	}
 	return sent, s.fail(op, addr, err)
+}
+
+// sendState is a send in flight: one per socket (guarded by the write
+// turn), with its attempt bound once, so that sending allocates nothing.
+type sendState struct {
+	data []byte
+	to   unix.Sockaddr // nil: the connected peer
+	all  bool          // keep going until all is sent (sendall)
+	sent int
+	err  error
+}
+
+func (st *sendState) attempt(fd int) bool {
+	for {
+		var n int
+		var err error
+		if st.to == nil {
+			n, err = sendStream(fd, st.data[st.sent:])
+		} else {
+			n, err = unix.SendmsgN(fd, st.data[st.sent:], nil, st.to, unix.MSG_NOSIGNAL)
+		}
+		switch err {
+		case nil:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if st.sent == 0 || st.all {
+				st.err = err
+				return false
+			}
+			return true
+		default:
+			st.err = err
+			return true
+		}
+		st.err = nil
+		st.sent += n
+		if !st.all || st.sent == len(st.data) {
+			return true
+		}
+	}
 }
 
 // Recv receives from a connected TCP socket (returning as soon as any data is
@@ -198,97 +217,113 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 	}
 	defer t.release()
 
-	max := opts.MaxBytes
-	flags := 0
+	st := &s.recvSt
+	*st = recvState{s: s, buf: buf, max: opts.MaxBytes, waitAll: opts.WaitAll}
 	if opts.Peek {
-		flags = unix.MSG_PEEK
+		st.flags = unix.MSG_PEEK
 	}
-	// alloc sizes a buffer for what is queued: exactly that much (up to max),
-	// or max for wait_all.
-	alloc := func(queued int) []byte {
-		if opts.WaitAll {
-			return make([]byte, max)
-		}
-		return make([]byte, min(max, queued))
-	}
-	got := 0
-	eof := false
-	var recvErr error
+	defer func() { *st = recvState{} }()
 	if len(s.pending) > 0 {
 		// Bytes kept from a call whose caller went away come first.
-		if buf == nil {
-			buf = alloc(len(s.pending) + s.queued())
+		if st.buf == nil {
+			st.buf = st.alloc(len(s.pending) + s.queued())
 		}
-		got = copy(buf, s.pending)
+		st.got = copy(st.buf, s.pending)
 		if !opts.Peek {
-			s.pending = s.pending[got:]
+			s.pending = s.pending[st.got:]
 		}
 	}
-	if got == 0 || (opts.WaitAll && got < len(buf)) {
-		err = t.wait(func(fd int) bool {
-			for {
-				if buf == nil {
-					queued := s.available(fd)
-					if queued == 0 {
-						// Nothing queued: EOF, an error, or nothing yet?
-						var one [1]byte
-						n, err := recvStream(fd, one[:], unix.MSG_PEEK)
-						switch {
-						case err == unix.EINTR:
-							continue
-						case err != nil:
-							recvErr = err
-							return err != unix.EAGAIN
-						case n == 0:
-							eof, recvErr = true, nil
-							return true
-						}
-						continue // data arrived meanwhile: size the buffer for it
-					}
-					buf = alloc(queued)
-				}
-				n, err := recvStream(fd, buf[got:], flags)
-				switch {
-				case err == unix.EINTR:
-					continue
-				case err != nil:
-					recvErr = err
-					return err != unix.EAGAIN
-				case n == 0:
-					eof, recvErr = got == 0, nil
-					return true
-				}
-				recvErr = nil
-				got += n
-				if !opts.WaitAll || got == len(buf) {
-					return true
-				}
-			}
-		})
+	if st.got == 0 || (opts.WaitAll && st.got < len(st.buf)) {
+		err = t.wait(s.recvAttempt)
 		if err == nil {
-			err = recvErr
+			err = st.err
 		}
 	}
+	got, data := st.got, st.buf
 	res := RecvResult{From: s.remoteAddr()}
 	switch {
 	case got > 0 && ctx.Err() != nil && !opts.Peek:
 		// The caller is gone: keep the bytes for the next receive.
-		s.pending = append(append([]byte(nil), buf[:got]...), s.pending...)
+		s.pending = append(append([]byte(nil), data[:got]...), s.pending...)
 		return RecvResult{}, ctx.Err()
 	case got > 0:
 		// A wait_all cut short by its timeout or an error returns what came,
 		// as recv(2) with MSG_WAITALL does; the next call sees the error.
-		res.Data = buf[:got]
+		res.Data = data[:got]
 		if !opts.Peek {
 			s.bytesReceived.Add(uint64(got))
 			s.touch()
 		}
 		return res, nil
-	case eof:
+	case st.eof:
 		res.Data, res.EOF = []byte{}, true
 		return res, nil
 	}
 	return RecvResult{}, err
+}
+
+// recvState is a stream receive in flight: one per socket (guarded by the
+// read turn), with its attempt bound once, so that receiving into a caller's
+// buffer allocates nothing.
+type recvState struct {
+	s       *Socket
+	buf     []byte // nil: allocate one sized to what is queued
+	max     int
+	flags   int
+	waitAll bool
+	got     int
+	eof     bool
+	err     error
+}
+
+// alloc sizes a buffer for what is queued: exactly that much (up to max), or
+// max for wait_all.
+func (st *recvState) alloc(queued int) []byte {
+	if st.waitAll {
+		return make([]byte, st.max)
+	}
+	return make([]byte, min(st.max, queued))
+}
+
+func (st *recvState) attempt(fd int) bool {
+	for {
+		if st.buf == nil {
+			queued := st.s.available(fd)
+			if queued == 0 {
+				// Nothing queued: EOF, an error, or nothing yet?
+				var one [1]byte
+				n, err := recvStream(fd, one[:], unix.MSG_PEEK)
+				switch {
+				case err == unix.EINTR:
+					continue
+				case err != nil:
+					st.err = err
+					return err != unix.EAGAIN
+				case n == 0:
+					st.eof, st.err = true, nil
+					return true
+				}
+				continue // data arrived meanwhile: size the buffer for it
+			}
+			st.buf = st.alloc(queued)
+		}
+		n, err := recvStream(fd, st.buf[st.got:], st.flags)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			st.err = err
+			return err != unix.EAGAIN
+		case n == 0:
+			st.eof, st.err = st.got == 0, nil
+			return true
+		}
+		st.err = nil
+		st.got += n
+		if !st.waitAll || st.got == len(st.buf) {
+			return true
+		}
+	}
 }
 
 // queued reports how many bytes the kernel holds for reading.

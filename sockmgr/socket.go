@@ -53,6 +53,14 @@ type Socket struct {
 	pending       []byte
 	pendingDgram  *RecvResult
 	deadline      [2]time.Time // the descriptor's deadline per direction; guarded by that direction's turn
+	readOp        op           // the read direction's call in flight; guarded by its turn
+	writeOp       op
+	readRun       func(uintptr) bool // readOp.run and writeOp.run as func values, made once
+	writeRun      func(uintptr) bool
+	sendSt        sendState // the stream send in flight; guarded by the write turn
+	recvSt        recvState // the stream receive in flight; guarded by the read turn
+	sendAttempt   func(fd int) bool
+	recvAttempt   func(fd int) bool
 	bytesSent     atomic.Uint64
 	bytesReceived atomic.Uint64
 	dgramsSent    atomic.Uint64
@@ -78,6 +86,8 @@ func newSocket(m *Manager, fd int, proto Protocol, fam Family) (*Socket, error) 
 		readTurn:  make(chan struct{}, 1),
 		writeTurn: make(chan struct{}, 1),
 	}
+	s.readRun, s.writeRun = s.readOp.run, s.writeOp.run
+	s.sendAttempt, s.recvAttempt = s.sendSt.attempt, s.recvSt.attempt
 	s.lastActivity.Store(now.UnixNano())
 	return s, nil
 }

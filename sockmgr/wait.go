@@ -24,6 +24,10 @@ const (
 // aLongTimeAgo is a deadline in the past: setting it wakes a blocked call.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// Blocking, as a call's timeout, waits without limit (until the context ends)
+// whatever the socket's timeout is: for streams that outlive any one call.
+const Blocking time.Duration = -1
+
 // turn is one call's hold on a direction of the socket.
 type turn struct {
 	s           *Socket
@@ -31,22 +35,14 @@ type turn struct {
 	dir         direction
 	deadline    time.Time // zero: none
 	nonblocking bool
-	sem         chan struct{}
 }
-
-// Blocking, as a call's timeout, waits without limit (until the context ends)
-// whatever the socket's timeout is: for streams that outlive any one call.
-const Blocking time.Duration = -1
 
 // takeTurn waits for the direction's turn, at most until the timeout expires
 // or ctx ends. timeout nil or Blocking waits until ctx ends; 0 makes the call
 // non-blocking (it does not even wait for the turn); > 0 bounds the whole
 // call, the wait for the turn included. The caller must release the turn.
-func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Duration) (*turn, error) {
-	t := &turn{s: s, ctx: ctx, dir: dir, sem: s.readTurn}
-	if dir == dirWrite {
-		t.sem = s.writeTurn
-	}
+func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Duration) (turn, error) {
+	t := turn{s: s, ctx: ctx, dir: dir}
 	if timeout != nil {
 		switch {
 		case *timeout == 0:
@@ -55,13 +51,14 @@ func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Dura
 			t.deadline = time.Now().Add(*timeout)
 		} // Blocking (< 0): no deadline, whatever the socket's timeout
 	}
+	sem := s.sem(dir)
 	select {
-	case t.sem <- struct{}{}:
+	case sem <- struct{}{}:
 		return t, nil
 	default:
 	}
 	if t.nonblocking {
-		return nil, unix.EAGAIN
+		return turn{}, unix.EAGAIN
 	}
 	var expired <-chan time.Time
 	if !t.deadline.IsZero() {
@@ -70,18 +67,36 @@ func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Dura
 		expired = timer.C
 	}
 	select {
-	case t.sem <- struct{}{}:
+	case sem <- struct{}{}:
 		return t, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return turn{}, ctx.Err()
 	case <-expired:
-		return nil, ErrTimeout
+		return turn{}, ErrTimeout
 	case <-s.gone:
-		return nil, ErrClosed
+		return turn{}, ErrClosed
 	}
 }
 
-func (t *turn) release() { <-t.sem }
+func (s *Socket) sem(dir direction) chan struct{} {
+	if dir == dirWrite {
+		return s.writeTurn
+	}
+	return s.readTurn
+}
+
+func (t turn) release() { <-t.s.sem(t.dir) }
+
+// op is a direction's in-flight call: what the poller's callback runs. There
+// is one per direction, reused by each call while it holds the turn, so that
+// the data path allocates nothing per call (a closure handed to RawConn
+// escapes to the heap; this callback is made once per socket).
+type op struct {
+	attempt     func(fd int) (done bool)
+	nonblocking bool
+}
+
+func (o *op) run(fd uintptr) bool { return o.attempt(int(fd)) || o.nonblocking }
 
 // wait runs attempt on the socket's descriptor until it reports done. Each
 // attempt makes non-blocking syscalls; when it reports not done (EAGAIN), Go's
@@ -91,7 +106,7 @@ func (t *turn) release() { <-t.sem }
 // the wait, never a syscall, so no byte the kernel handed over is lost and
 // the socket stays usable. A non-blocking turn makes exactly one attempt; the
 // attempt must then report its own EAGAIN.
-func (t *turn) wait(attempt func(fd int) (done bool)) error {
+func (t turn) wait(attempt func(fd int) (done bool)) error {
 	s := t.s
 	// The descriptor keeps its deadline between calls; setting it costs a
 	// trip into the runtime's timers, so it is set only when it changes.
@@ -116,17 +131,20 @@ func (t *turn) wait(attempt func(fd int) (done bool)) error {
 			}
 		}()
 	}
-	f := func(fd uintptr) bool { return attempt(int(fd)) || t.nonblocking }
 	var err error
 	if t.dir == dirRead {
-		err = s.raw.Read(f)
+		s.readOp.attempt, s.readOp.nonblocking = attempt, t.nonblocking
+		err = s.raw.Read(s.readRun)
+		s.readOp.attempt = nil
 	} else {
-		err = s.raw.Write(f)
+		s.writeOp.attempt, s.writeOp.nonblocking = attempt, t.nonblocking
+		err = s.raw.Write(s.writeRun)
+		s.writeOp.attempt = nil
 	}
 	return s.ioError(t.ctx, err)
 }
 
-func (t *turn) setDeadline(d time.Time) error {
+func (t turn) setDeadline(d time.Time) error {
 	if t.dir == dirRead {
 		return t.s.file.SetReadDeadline(d)
 	}
