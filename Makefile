@@ -21,7 +21,7 @@ test-deps:
 
 # Benchmarks: each case beside its baseline from the same run.
 BENCHTIME ?= 1s
-BENCHCOUNT ?= 6
+BENCHCOUNT ?= 8
 bench:
 	@mkdir -p out
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./sockmgr | tee out/bench-sockmgr.txt
