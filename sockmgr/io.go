@@ -79,7 +79,27 @@ func (s *Socket) SendToAddr(ctx context.Context, data []byte, ap netip.AddrPort,
 	}
 	if st == StateCreated {
 		if err := s.m.checkAutoBind(s); err != nil {
-			return 0, opErr("sendto", s.id, ap.String(), err)
+			// The kernel would bind the socket to the wildcard address, which
+			// the policy forbids. For a loopback destination, binding to the
+			// loopback address first is the same to the peer and exposes
+			// nothing; anything else needs an explicit bind.
+			if !ap.Addr().Unmap().IsLoopback() {
+				return 0, opErr("sendto", s.id, ap.String(), err)
+			}
+			lo := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
+			switch {
+			case s.family == IPv6 && ap.Addr().Is4In6():
+				lo = netip.AddrPortFrom(netip.AddrFrom16(lo.Addr().As16()), 0)
+			case s.family == IPv6:
+				lo = netip.AddrPortFrom(netip.IPv6Loopback(), 0)
+			}
+			if err := s.m.check(OpBind, s, lo); err != nil {
+				return 0, opErr("sendto", s.id, ap.String(), err)
+			}
+			if err := s.bindTo(lo, "implicitly to loopback, by sendto"); err != nil {
+				return 0, err
+			}
+			st = StateBound
 		}
 	}
 	n, err := s.send(ctx, "sendto", data, toSockaddr(ap), ap.String(), opts)

@@ -39,6 +39,12 @@ type Config struct {
 	MaxSocketsPerOwner int      // open sockets per owner; 0: unlimited
 	EventHistory       int      // events kept for replay; 0: DefaultEventHistory
 	SubscriberBuffer   int      // events queued per subscriber; 0: DefaultSubscriberBuffer
+	// IdleTimeout closes a socket with no call in flight and no traffic for
+	// this long (a socket may override it at creation); 0: never.
+	IdleTimeout time.Duration
+	// ReapInterval is how often idle sockets and lapsed leases are looked
+	// for; 0: DefaultReapInterval.
+	ReapInterval time.Duration
 }
 
 // Scope says whose sockets a caller sees: its own, or (Admin) everyone's.
@@ -61,6 +67,10 @@ type Manager struct {
 	total    int
 	nextSeq  uint64
 	closed   bool
+	leases   map[string]*lease
+
+	stopReaper chan struct{}
+	reaperDone chan struct{}
 }
 
 type ownerName struct{ owner, name string }
@@ -70,13 +80,18 @@ func New(cfg Config) *Manager {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
-	return &Manager{
-		cfg:      cfg,
-		events:   newBus(cmp.Or(cfg.EventHistory, DefaultEventHistory), cmp.Or(cfg.SubscriberBuffer, DefaultSubscriberBuffer)),
-		byID:     map[string]*Socket{},
-		byName:   map[ownerName]*Socket{},
-		perOwner: map[string]int{},
+	m := &Manager{
+		cfg:        cfg,
+		events:     newBus(cmp.Or(cfg.EventHistory, DefaultEventHistory), cmp.Or(cfg.SubscriberBuffer, DefaultSubscriberBuffer)),
+		byID:       map[string]*Socket{},
+		byName:     map[ownerName]*Socket{},
+		perOwner:   map[string]int{},
+		leases:     map[string]*lease{},
+		stopReaper: make(chan struct{}),
+		reaperDone: make(chan struct{}),
 	}
+	go m.reap(cmp.Or(cfg.ReapInterval, DefaultReapInterval))
+	return m
 }
 
 // CreateOptions describe a new socket.
@@ -86,6 +101,10 @@ type CreateOptions struct {
 	Name     string            // optional; unique per owner
 	Labels   map[string]string // optional; fixed for the socket's life
 	Timeout  *time.Duration    // the socket's timeout (nil: blocking)
+	// IdleTimeout overrides Config.IdleTimeout for this socket (0: never).
+	IdleTimeout *time.Duration
+	// LeaseID puts the socket under a lease of the same owner.
+	LeaseID string
 }
 
 // Create makes a new kernel socket with socket(2) for owner and registers it
@@ -124,6 +143,11 @@ func (m *Manager) Create(owner string, opts CreateOptions) (*Socket, error) {
 		t := *opts.Timeout
 		s.timeout = &t
 	}
+	s.idleTimeout = m.cfg.IdleTimeout
+	if opts.IdleTimeout != nil {
+		s.idleTimeout = *opts.IdleTimeout
+	}
+	s.leaseID = opts.LeaseID
 	if err := m.register(s, opts.Name); err != nil {
 		s.file.Close()
 		return nil, opErr("socket", "", "", err)
@@ -179,6 +203,14 @@ func (m *Manager) register(s *Socket, name string) error {
 			return detail(ErrNameInUse, "a socket named %q exists", name)
 		}
 	}
+	var l *lease
+	if s.leaseID != "" {
+		var err error
+		if l, err = m.leaseLocked(Scope{Owner: s.owner}, s.leaseID); err != nil {
+			m.unreserveLocked(s.owner)
+			return err
+		}
+	}
 	for {
 		s.id = newID()
 		if _, taken := m.byID[s.id]; !taken {
@@ -190,6 +222,9 @@ func (m *Manager) register(s *Socket, name string) error {
 	m.byID[s.id] = s
 	if name != "" {
 		m.byName[ownerName{s.owner, name}] = s
+	}
+	if l != nil {
+		l.sockets[s] = struct{}{}
 	}
 	return nil
 }
@@ -210,6 +245,9 @@ func (m *Manager) unregister(s *Socket) {
 	delete(m.byID, s.id)
 	if s.name != "" {
 		delete(m.byName, ownerName{s.owner, s.name})
+	}
+	if l := m.leases[s.leaseID]; l != nil {
+		delete(l.sockets, s)
 	}
 	m.unreserveLocked(s.owner)
 }
@@ -303,6 +341,8 @@ func (m *Manager) Close() error {
 	m.closed = true
 	socks := slices.Collect(maps.Values(m.byID))
 	m.mu.Unlock()
+	close(m.stopReaper)
+	<-m.reaperDone
 	var errs []error
 	for _, s := range socks {
 		if err := s.closeWith("shutdown"); err != nil && !errors.Is(err, ErrNotFound) {

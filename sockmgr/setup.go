@@ -20,6 +20,11 @@ func (s *Socket) Bind(ctx context.Context, address string) error {
 	if err != nil {
 		return opErr("bind", s.id, address, err)
 	}
+	return s.bindTo(ap, "")
+}
+
+// bindTo binds to an address that the policy already allowed.
+func (s *Socket) bindTo(ap netip.AddrPort, note string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != StateCreated {
@@ -33,7 +38,7 @@ func (s *Socket) Bind(ctx context.Context, address string) error {
 	s.updateLocalLocked()
 	s.state = StateBound
 	s.touch()
-	s.emitLocked(EventBound, "")
+	s.emitLocked(EventBound, note)
 	return nil
 }
 
@@ -277,6 +282,7 @@ func (s *Socket) Accept(ctx context.Context, opts AcceptOptions) (*Socket, error
 		return nil, opErr("accept", s.id, "", err)
 	}
 	child.owner, child.labels, child.parentID, child.name = s.owner, s.labels, s.id, opts.Name
+	child.idleTimeout, child.leaseID = s.idleTimeout, s.leaseID
 	child.state, child.remote = StateConnected, fromSockaddr(sa)
 	child.mu.Lock()
 	child.updateLocalLocked()

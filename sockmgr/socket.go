@@ -29,9 +29,11 @@ type Socket struct {
 	fd       int // kept for display: calling file.Fd() would switch the file to blocking mode
 	file     *os.File
 	raw      syscall.RawConn
-	parentID string
-	created  time.Time
-	seq      uint64 // creation order, for stable listings
+	parentID    string
+	created     time.Time
+	seq         uint64        // creation order, for stable listings
+	idleTimeout time.Duration // 0: never reaped for idleness
+	leaseID     string
 
 	mu         sync.Mutex // guards the fields below and orders state changes with their events
 	state      State
@@ -43,6 +45,7 @@ type Socket struct {
 	writeShut  bool
 
 	closed    atomic.Bool
+	busy      atomic.Int32  // calls holding a turn: a socket in a blocking call is not idle
 	gone      chan struct{} // closed when the socket is closed
 	readTurn  chan struct{} // one blocking reader at a time (see wait.go)
 	writeTurn chan struct{} // one blocking writer at a time
@@ -129,6 +132,8 @@ func (s *Socket) infoLocked() Info {
 		},
 		CreateTime:   s.created,
 		LastActivity: time.Unix(0, s.lastActivity.Load()),
+		IdleTimeout:  s.idleTimeout,
+		LeaseID:      s.leaseID,
 	}
 }
 

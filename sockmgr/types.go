@@ -109,4 +109,6 @@ type Info struct {
 	Counters     Counters
 	CreateTime   time.Time
 	LastActivity time.Time
+	IdleTimeout  time.Duration // 0: none
+	LeaseID      string
 }

@@ -54,6 +54,7 @@ func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Dura
 	sem := s.sem(dir)
 	select {
 	case sem <- struct{}{}:
+		s.busy.Add(1)
 		return t, nil
 	default:
 	}
@@ -68,6 +69,7 @@ func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Dura
 	}
 	select {
 	case sem <- struct{}{}:
+		s.busy.Add(1)
 		return t, nil
 	case <-ctx.Done():
 		return turn{}, ctx.Err()
@@ -85,7 +87,11 @@ func (s *Socket) sem(dir direction) chan struct{} {
 	return s.readTurn
 }
 
-func (t turn) release() { <-t.s.sem(t.dir) }
+func (t turn) release() {
+	t.s.touch() // the end of a blocking call is activity too (an accept that waited an hour)
+	t.s.busy.Add(-1)
+	<-t.s.sem(t.dir)
+}
 
 // op is a direction's in-flight call: what the poller's callback runs. There
 // is one per direction, reused by each call while it holds the turn, so that

@@ -350,6 +350,226 @@ func (EventKind) EnumDescriptor() ([]byte, []int) {
 	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{4}
 }
 
+// Lease ties sockets to a client's liveness.
+type Lease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique, unguessable id: 24 characters of [a-z2-7].
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How long the lease lives without renewal.
+	Ttl *durationpb.Duration `protobuf:"bytes,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// When it lapses unless renewed (unset while a keep-alive stream is open).
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Open sockets under the lease.
+	SocketCount int32 `protobuf:"varint,4,opt,name=socket_count,json=socketCount,proto3" json:"socket_count,omitempty"`
+	// The principal that created it.
+	Owner         string `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Lease) Reset() {
+	*x = Lease{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lease) ProtoMessage() {}
+
+func (x *Lease) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lease.ProtoReflect.Descriptor instead.
+func (*Lease) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Lease) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Lease) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *Lease) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Lease) GetSocketCount() int32 {
+	if x != nil {
+		return x.SocketCount
+	}
+	return 0
+}
+
+func (x *Lease) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+// CreateLeaseRequest makes a lease.
+type CreateLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Time to live without renewal: 1s to 24h. Required.
+	Ttl           *durationpb.Duration `protobuf:"bytes,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateLeaseRequest) Reset() {
+	*x = CreateLeaseRequest{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateLeaseRequest) ProtoMessage() {}
+
+func (x *CreateLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateLeaseRequest.ProtoReflect.Descriptor instead.
+func (*CreateLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateLeaseRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// KeepAliveLeaseRequest names the lease to keep alive.
+type KeepAliveLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lease's id. Required.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeepAliveLeaseRequest) Reset() {
+	*x = KeepAliveLeaseRequest{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeepAliveLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeepAliveLeaseRequest) ProtoMessage() {}
+
+func (x *KeepAliveLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeepAliveLeaseRequest.ProtoReflect.Descriptor instead.
+func (*KeepAliveLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *KeepAliveLeaseRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RevokeLeaseRequest names the lease to end.
+type RevokeLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lease's id. Required.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeLeaseRequest) Reset() {
+	*x = RevokeLeaseRequest{}
+	mi := &file_sockd_v1_sockd_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeLeaseRequest) ProtoMessage() {}
+
+func (x *RevokeLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sockd_v1_sockd_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeLeaseRequest.ProtoReflect.Descriptor instead.
+func (*RevokeLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RevokeLeaseRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 // Socket is one kernel socket held by sockd. All fields are output only.
 type Socket struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -399,13 +619,17 @@ type Socket struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the socket last sent, received, accepted or changed state.
 	LastActivityTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=last_activity_time,json=lastActivityTime,proto3" json:"last_activity_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The lease the socket lives under, if any.
+	LeaseId string `protobuf:"bytes,23,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	// The idle timeout that applies to the socket (unset: none).
+	IdleTimeout   *durationpb.Duration `protobuf:"bytes,24,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Socket) Reset() {
 	*x = Socket{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[0]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -417,7 +641,7 @@ func (x *Socket) String() string {
 func (*Socket) ProtoMessage() {}
 
 func (x *Socket) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[0]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +654,7 @@ func (x *Socket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Socket.ProtoReflect.Descriptor instead.
 func (*Socket) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{0}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Socket) GetId() string {
@@ -587,6 +811,20 @@ func (x *Socket) GetLastActivityTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Socket) GetLeaseId() string {
+	if x != nil {
+		return x.LeaseId
+	}
+	return ""
+}
+
+func (x *Socket) GetIdleTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return nil
+}
+
 // SocketOption is an option by its socket(7)/tcp(7)/ip(7) name and its
 // integer value (booleans 0/1; SO_LINGER in seconds, -1 = off).
 type SocketOption struct {
@@ -601,7 +839,7 @@ type SocketOption struct {
 
 func (x *SocketOption) Reset() {
 	*x = SocketOption{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[1]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +851,7 @@ func (x *SocketOption) String() string {
 func (*SocketOption) ProtoMessage() {}
 
 func (x *SocketOption) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[1]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +864,7 @@ func (x *SocketOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketOption.ProtoReflect.Descriptor instead.
 func (*SocketOption) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{1}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SocketOption) GetOption() string {
@@ -670,13 +908,19 @@ type CreateSocketRequest struct {
 	ConnectAddress string `protobuf:"bytes,10,opt,name=connect_address,json=connectAddress,proto3" json:"connect_address,omitempty"`
 	// Time limit for the connect step (default: the socket's timeout).
 	ConnectTimeout *durationpb.Duration `protobuf:"bytes,11,opt,name=connect_timeout,json=connectTimeout,proto3" json:"connect_timeout,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Close the socket when it has been idle this long (no call, no traffic);
+	// unset: the daemon's --idle-timeout; 0s: never.
+	IdleTimeout *durationpb.Duration `protobuf:"bytes,12,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	// Put the socket under this lease (see CreateLease): it closes when the
+	// lease lapses. Its accepted sockets inherit the lease.
+	LeaseId       string `protobuf:"bytes,13,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateSocketRequest) Reset() {
 	*x = CreateSocketRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[2]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +932,7 @@ func (x *CreateSocketRequest) String() string {
 func (*CreateSocketRequest) ProtoMessage() {}
 
 func (x *CreateSocketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[2]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +945,7 @@ func (x *CreateSocketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSocketRequest.ProtoReflect.Descriptor instead.
 func (*CreateSocketRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{2}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateSocketRequest) GetProtocol() Protocol {
@@ -781,6 +1025,20 @@ func (x *CreateSocketRequest) GetConnectTimeout() *durationpb.Duration {
 	return nil
 }
 
+func (x *CreateSocketRequest) GetIdleTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return nil
+}
+
+func (x *CreateSocketRequest) GetLeaseId() string {
+	if x != nil {
+		return x.LeaseId
+	}
+	return ""
+}
+
 // GetSocketRequest names a socket.
 type GetSocketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -792,7 +1050,7 @@ type GetSocketRequest struct {
 
 func (x *GetSocketRequest) Reset() {
 	*x = GetSocketRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[3]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1062,7 @@ func (x *GetSocketRequest) String() string {
 func (*GetSocketRequest) ProtoMessage() {}
 
 func (x *GetSocketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[3]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1075,7 @@ func (x *GetSocketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSocketRequest.ProtoReflect.Descriptor instead.
 func (*GetSocketRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{3}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetSocketRequest) GetId() string {
@@ -846,7 +1104,7 @@ type ListSocketsRequest struct {
 
 func (x *ListSocketsRequest) Reset() {
 	*x = ListSocketsRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[4]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1116,7 @@ func (x *ListSocketsRequest) String() string {
 func (*ListSocketsRequest) ProtoMessage() {}
 
 func (x *ListSocketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[4]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1129,7 @@ func (x *ListSocketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSocketsRequest.ProtoReflect.Descriptor instead.
 func (*ListSocketsRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{4}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListSocketsRequest) GetLabelSelector() string {
@@ -922,7 +1180,7 @@ type ListSocketsResponse struct {
 
 func (x *ListSocketsResponse) Reset() {
 	*x = ListSocketsResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[5]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1192,7 @@ func (x *ListSocketsResponse) String() string {
 func (*ListSocketsResponse) ProtoMessage() {}
 
 func (x *ListSocketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[5]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1205,7 @@ func (x *ListSocketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSocketsResponse.ProtoReflect.Descriptor instead.
 func (*ListSocketsResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{5}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListSocketsResponse) GetSockets() []*Socket {
@@ -975,7 +1233,7 @@ type CloseSocketRequest struct {
 
 func (x *CloseSocketRequest) Reset() {
 	*x = CloseSocketRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[6]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1245,7 @@ func (x *CloseSocketRequest) String() string {
 func (*CloseSocketRequest) ProtoMessage() {}
 
 func (x *CloseSocketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[6]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1258,7 @@ func (x *CloseSocketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSocketRequest.ProtoReflect.Descriptor instead.
 func (*CloseSocketRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{6}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CloseSocketRequest) GetId() string {
@@ -1023,7 +1281,7 @@ type BindRequest struct {
 
 func (x *BindRequest) Reset() {
 	*x = BindRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[7]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1293,7 @@ func (x *BindRequest) String() string {
 func (*BindRequest) ProtoMessage() {}
 
 func (x *BindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[7]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1306,7 @@ func (x *BindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
 func (*BindRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{7}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BindRequest) GetId() string {
@@ -1078,7 +1336,7 @@ type ListenRequest struct {
 
 func (x *ListenRequest) Reset() {
 	*x = ListenRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[8]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1348,7 @@ func (x *ListenRequest) String() string {
 func (*ListenRequest) ProtoMessage() {}
 
 func (x *ListenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[8]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1361,7 @@ func (x *ListenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenRequest.ProtoReflect.Descriptor instead.
 func (*ListenRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{8}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListenRequest) GetId() string {
@@ -1136,7 +1394,7 @@ type AcceptRequest struct {
 
 func (x *AcceptRequest) Reset() {
 	*x = AcceptRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[9]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1406,7 @@ func (x *AcceptRequest) String() string {
 func (*AcceptRequest) ProtoMessage() {}
 
 func (x *AcceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[9]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1419,7 @@ func (x *AcceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptRequest.ProtoReflect.Descriptor instead.
 func (*AcceptRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{9}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AcceptRequest) GetId() string {
@@ -1201,7 +1459,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[10]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1471,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[10]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1484,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{10}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConnectRequest) GetId() string {
@@ -1274,7 +1532,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[11]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1544,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[11]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1557,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{11}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SendRequest) GetId() string {
@@ -1377,7 +1635,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[12]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1647,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[12]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1660,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{12}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SendResponse) GetBytesSent() int64 {
@@ -1434,7 +1692,7 @@ type RecvRequest struct {
 
 func (x *RecvRequest) Reset() {
 	*x = RecvRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[13]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1704,7 @@ func (x *RecvRequest) String() string {
 func (*RecvRequest) ProtoMessage() {}
 
 func (x *RecvRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[13]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1717,7 @@ func (x *RecvRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvRequest.ProtoReflect.Descriptor instead.
 func (*RecvRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{13}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RecvRequest) GetId() string {
@@ -1524,7 +1782,7 @@ type RecvResponse struct {
 
 func (x *RecvResponse) Reset() {
 	*x = RecvResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[14]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1794,7 @@ func (x *RecvResponse) String() string {
 func (*RecvResponse) ProtoMessage() {}
 
 func (x *RecvResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[14]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1807,7 @@ func (x *RecvResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvResponse.ProtoReflect.Descriptor instead.
 func (*RecvResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{14}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RecvResponse) GetData() []byte {
@@ -1602,7 +1860,7 @@ type SendToRequest struct {
 
 func (x *SendToRequest) Reset() {
 	*x = SendToRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[15]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1872,7 @@ func (x *SendToRequest) String() string {
 func (*SendToRequest) ProtoMessage() {}
 
 func (x *SendToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[15]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1885,7 @@ func (x *SendToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendToRequest.ProtoReflect.Descriptor instead.
 func (*SendToRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{15}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendToRequest) GetId() string {
@@ -1705,7 +1963,7 @@ type SendToResponse struct {
 
 func (x *SendToResponse) Reset() {
 	*x = SendToResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[16]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1717,7 +1975,7 @@ func (x *SendToResponse) String() string {
 func (*SendToResponse) ProtoMessage() {}
 
 func (x *SendToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[16]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1730,7 +1988,7 @@ func (x *SendToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendToResponse.ProtoReflect.Descriptor instead.
 func (*SendToResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{16}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SendToResponse) GetBytesSent() int64 {
@@ -1759,7 +2017,7 @@ type RecvFromRequest struct {
 
 func (x *RecvFromRequest) Reset() {
 	*x = RecvFromRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[17]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +2029,7 @@ func (x *RecvFromRequest) String() string {
 func (*RecvFromRequest) ProtoMessage() {}
 
 func (x *RecvFromRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[17]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +2042,7 @@ func (x *RecvFromRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvFromRequest.ProtoReflect.Descriptor instead.
 func (*RecvFromRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{17}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecvFromRequest) GetId() string {
@@ -1840,7 +2098,7 @@ type RecvFromResponse struct {
 
 func (x *RecvFromResponse) Reset() {
 	*x = RecvFromResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[18]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1852,7 +2110,7 @@ func (x *RecvFromResponse) String() string {
 func (*RecvFromResponse) ProtoMessage() {}
 
 func (x *RecvFromResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[18]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1865,7 +2123,7 @@ func (x *RecvFromResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvFromResponse.ProtoReflect.Descriptor instead.
 func (*RecvFromResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{18}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RecvFromResponse) GetData() []byte {
@@ -1909,7 +2167,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[19]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +2179,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[19]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +2192,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{19}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ShutdownRequest) GetId() string {
@@ -1966,7 +2224,7 @@ type SetOptionRequest struct {
 
 func (x *SetOptionRequest) Reset() {
 	*x = SetOptionRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[20]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2236,7 @@ func (x *SetOptionRequest) String() string {
 func (*SetOptionRequest) ProtoMessage() {}
 
 func (x *SetOptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[20]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2249,7 @@ func (x *SetOptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOptionRequest.ProtoReflect.Descriptor instead.
 func (*SetOptionRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{20}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetOptionRequest) GetId() string {
@@ -2028,7 +2286,7 @@ type GetOptionRequest struct {
 
 func (x *GetOptionRequest) Reset() {
 	*x = GetOptionRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[21]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2298,7 @@ func (x *GetOptionRequest) String() string {
 func (*GetOptionRequest) ProtoMessage() {}
 
 func (x *GetOptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[21]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2311,7 @@ func (x *GetOptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptionRequest.ProtoReflect.Descriptor instead.
 func (*GetOptionRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{21}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetOptionRequest) GetId() string {
@@ -2083,7 +2341,7 @@ type SetTimeoutRequest struct {
 
 func (x *SetTimeoutRequest) Reset() {
 	*x = SetTimeoutRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[22]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2353,7 @@ func (x *SetTimeoutRequest) String() string {
 func (*SetTimeoutRequest) ProtoMessage() {}
 
 func (x *SetTimeoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[22]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2366,7 @@ func (x *SetTimeoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimeoutRequest.ProtoReflect.Descriptor instead.
 func (*SetTimeoutRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{22}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetTimeoutRequest) GetId() string {
@@ -2143,7 +2401,7 @@ type AttachRequest struct {
 
 func (x *AttachRequest) Reset() {
 	*x = AttachRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[23]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2413,7 @@ func (x *AttachRequest) String() string {
 func (*AttachRequest) ProtoMessage() {}
 
 func (x *AttachRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[23]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2426,7 @@ func (x *AttachRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachRequest.ProtoReflect.Descriptor instead.
 func (*AttachRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{23}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AttachRequest) GetMsg() isAttachRequest_Msg {
@@ -2259,7 +2517,7 @@ type AttachOpen struct {
 
 func (x *AttachOpen) Reset() {
 	*x = AttachOpen{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[24]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2529,7 @@ func (x *AttachOpen) String() string {
 func (*AttachOpen) ProtoMessage() {}
 
 func (x *AttachOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[24]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2542,7 @@ func (x *AttachOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachOpen.ProtoReflect.Descriptor instead.
 func (*AttachOpen) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{24}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AttachOpen) GetId() string {
@@ -2309,7 +2567,7 @@ type Datagram struct {
 
 func (x *Datagram) Reset() {
 	*x = Datagram{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[25]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2321,7 +2579,7 @@ func (x *Datagram) String() string {
 func (*Datagram) ProtoMessage() {}
 
 func (x *Datagram) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[25]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2334,7 +2592,7 @@ func (x *Datagram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Datagram.ProtoReflect.Descriptor instead.
 func (*Datagram) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{25}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Datagram) GetData() []byte {
@@ -2375,7 +2633,7 @@ type AttachResponse struct {
 
 func (x *AttachResponse) Reset() {
 	*x = AttachResponse{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[26]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2645,7 @@ func (x *AttachResponse) String() string {
 func (*AttachResponse) ProtoMessage() {}
 
 func (x *AttachResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[26]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2658,7 @@ func (x *AttachResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachResponse.ProtoReflect.Descriptor instead.
 func (*AttachResponse) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{26}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AttachResponse) GetMsg() isAttachResponse_Msg {
@@ -2484,7 +2742,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[27]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +2754,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[27]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +2767,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{27}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2572,7 +2830,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_sockd_v1_sockd_proto_msgTypes[28]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2842,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sockd_v1_sockd_proto_msgTypes[28]
+	mi := &file_sockd_v1_sockd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2855,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{28}
+	return file_sockd_v1_sockd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchEventsRequest) GetSocketId() string {
@@ -2632,7 +2890,20 @@ var File_sockd_v1_sockd_proto protoreflect.FileDescriptor
 
 const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\n" +
-	"\x14sockd/v1/sockd.proto\x12\bsockd.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\a\n" +
+	"\x14sockd/v1/sockd.proto\x12\bsockd.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x01\n" +
+	"\x05Lease\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
+	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12!\n" +
+	"\fsocket_count\x18\x04 \x01(\x05R\vsocketCount\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\"A\n" +
+	"\x12CreateLeaseRequest\x12+\n" +
+	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"'\n" +
+	"\x15KeepAliveLeaseRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"$\n" +
+	"\x12RevokeLeaseRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xfd\a\n" +
 	"\x06Socket\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -2660,13 +2931,15 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x0ewrite_shutdown\x18\x14 \x01(\bR\rwriteShutdown\x12;\n" +
 	"\vcreate_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12H\n" +
-	"\x12last_activity_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\x10lastActivityTime\x1a9\n" +
+	"\x12last_activity_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\x10lastActivityTime\x12\x19\n" +
+	"\blease_id\x18\x17 \x01(\tR\aleaseId\x12<\n" +
+	"\fidle_timeout\x18\x18 \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"<\n" +
 	"\fSocketOption\x12\x16\n" +
 	"\x06option\x18\x01 \x01(\tR\x06option\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value\"\xbb\x04\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value\"\x94\x05\n" +
 	"\x13CreateSocketRequest\x12.\n" +
 	"\bprotocol\x18\x01 \x01(\x0e2\x12.sockd.v1.ProtocolR\bprotocol\x12(\n" +
 	"\x06family\x18\x02 \x01(\x0e2\x10.sockd.v1.FamilyR\x06family\x12\x12\n" +
@@ -2679,7 +2952,9 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\abacklog\x18\t \x01(\x05H\x00R\abacklog\x88\x01\x01\x12'\n" +
 	"\x0fconnect_address\x18\n" +
 	" \x01(\tR\x0econnectAddress\x12B\n" +
-	"\x0fconnect_timeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0econnectTimeout\x1a9\n" +
+	"\x0fconnect_timeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0econnectTimeout\x12<\n" +
+	"\fidle_timeout\x18\f \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x12\x19\n" +
+	"\blease_id\x18\r \x01(\tR\aleaseId\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\n" +
@@ -2832,7 +3107,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x13EVENT_KIND_SHUTDOWN\x10\x06\x12\x15\n" +
 	"\x11EVENT_KIND_CLOSED\x10\a\x12\x14\n" +
 	"\x10EVENT_KIND_ERROR\x10\b\x12\x15\n" +
-	"\x11EVENT_KIND_MISSED\x10\t2\x81\r\n" +
+	"\x11EVENT_KIND_MISSED\x10\t2\x99\x0f\n" +
 	"\rSocketService\x12W\n" +
 	"\fCreateSocket\x12\x1d.sockd.v1.CreateSocketRequest\x1a\x10.sockd.v1.Socket\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/sockets\x12S\n" +
 	"\tGetSocket\x12\x1a.sockd.v1.GetSocketRequest\x1a\x10.sockd.v1.Socket\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/sockets/{id}\x12_\n" +
@@ -2853,7 +3128,11 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"SetTimeout\x12\x1b.sockd.v1.SetTimeoutRequest\x1a\x10.sockd.v1.Socket\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/sockets/{id}:setTimeout\x12?\n" +
 	"\x06Attach\x12\x17.sockd.v1.AttachRequest\x1a\x18.sockd.v1.AttachResponse(\x010\x01\x12R\n" +
 	"\vWatchEvents\x12\x1c.sockd.v1.WatchEventsRequest\x1a\x0f.sockd.v1.Event\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/events0\x01B-Z+github.com/sockd/sockd/gen/sockd/v1;sockdv1b\x06proto3"
+	"/v1/events0\x01\x12S\n" +
+	"\vCreateLease\x12\x1c.sockd.v1.CreateLeaseRequest\x1a\x0f.sockd.v1.Lease\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/leases\x12j\n" +
+	"\x0eKeepAliveLease\x12\x1f.sockd.v1.KeepAliveLeaseRequest\x1a\x0f.sockd.v1.Lease\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/leases/{id}:keepAlive0\x01\x12U\n" +
+	"\vRevokeLease\x12\x1c.sockd.v1.RevokeLeaseRequest\x1a\x0f.sockd.v1.Lease\"\x17\x82\xd3\xe4\x93\x02\x11*\x0f/v1/leases/{id}B-Z+github.com/sockd/sockd/gen/sockd/v1;sockdv1b\x06proto3"
 
 var (
 	file_sockd_v1_sockd_proto_rawDescOnce sync.Once
@@ -2868,121 +3147,136 @@ func file_sockd_v1_sockd_proto_rawDescGZIP() []byte {
 }
 
 var file_sockd_v1_sockd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_sockd_v1_sockd_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_sockd_v1_sockd_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_sockd_v1_sockd_proto_goTypes = []any{
 	(Protocol)(0),                 // 0: sockd.v1.Protocol
 	(Family)(0),                   // 1: sockd.v1.Family
 	(State)(0),                    // 2: sockd.v1.State
 	(ShutdownHow)(0),              // 3: sockd.v1.ShutdownHow
 	(EventKind)(0),                // 4: sockd.v1.EventKind
-	(*Socket)(nil),                // 5: sockd.v1.Socket
-	(*SocketOption)(nil),          // 6: sockd.v1.SocketOption
-	(*CreateSocketRequest)(nil),   // 7: sockd.v1.CreateSocketRequest
-	(*GetSocketRequest)(nil),      // 8: sockd.v1.GetSocketRequest
-	(*ListSocketsRequest)(nil),    // 9: sockd.v1.ListSocketsRequest
-	(*ListSocketsResponse)(nil),   // 10: sockd.v1.ListSocketsResponse
-	(*CloseSocketRequest)(nil),    // 11: sockd.v1.CloseSocketRequest
-	(*BindRequest)(nil),           // 12: sockd.v1.BindRequest
-	(*ListenRequest)(nil),         // 13: sockd.v1.ListenRequest
-	(*AcceptRequest)(nil),         // 14: sockd.v1.AcceptRequest
-	(*ConnectRequest)(nil),        // 15: sockd.v1.ConnectRequest
-	(*SendRequest)(nil),           // 16: sockd.v1.SendRequest
-	(*SendResponse)(nil),          // 17: sockd.v1.SendResponse
-	(*RecvRequest)(nil),           // 18: sockd.v1.RecvRequest
-	(*RecvResponse)(nil),          // 19: sockd.v1.RecvResponse
-	(*SendToRequest)(nil),         // 20: sockd.v1.SendToRequest
-	(*SendToResponse)(nil),        // 21: sockd.v1.SendToResponse
-	(*RecvFromRequest)(nil),       // 22: sockd.v1.RecvFromRequest
-	(*RecvFromResponse)(nil),      // 23: sockd.v1.RecvFromResponse
-	(*ShutdownRequest)(nil),       // 24: sockd.v1.ShutdownRequest
-	(*SetOptionRequest)(nil),      // 25: sockd.v1.SetOptionRequest
-	(*GetOptionRequest)(nil),      // 26: sockd.v1.GetOptionRequest
-	(*SetTimeoutRequest)(nil),     // 27: sockd.v1.SetTimeoutRequest
-	(*AttachRequest)(nil),         // 28: sockd.v1.AttachRequest
-	(*AttachOpen)(nil),            // 29: sockd.v1.AttachOpen
-	(*Datagram)(nil),              // 30: sockd.v1.Datagram
-	(*AttachResponse)(nil),        // 31: sockd.v1.AttachResponse
-	(*Event)(nil),                 // 32: sockd.v1.Event
-	(*WatchEventsRequest)(nil),    // 33: sockd.v1.WatchEventsRequest
-	nil,                           // 34: sockd.v1.Socket.LabelsEntry
-	nil,                           // 35: sockd.v1.CreateSocketRequest.LabelsEntry
-	(*durationpb.Duration)(nil),   // 36: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*Lease)(nil),                 // 5: sockd.v1.Lease
+	(*CreateLeaseRequest)(nil),    // 6: sockd.v1.CreateLeaseRequest
+	(*KeepAliveLeaseRequest)(nil), // 7: sockd.v1.KeepAliveLeaseRequest
+	(*RevokeLeaseRequest)(nil),    // 8: sockd.v1.RevokeLeaseRequest
+	(*Socket)(nil),                // 9: sockd.v1.Socket
+	(*SocketOption)(nil),          // 10: sockd.v1.SocketOption
+	(*CreateSocketRequest)(nil),   // 11: sockd.v1.CreateSocketRequest
+	(*GetSocketRequest)(nil),      // 12: sockd.v1.GetSocketRequest
+	(*ListSocketsRequest)(nil),    // 13: sockd.v1.ListSocketsRequest
+	(*ListSocketsResponse)(nil),   // 14: sockd.v1.ListSocketsResponse
+	(*CloseSocketRequest)(nil),    // 15: sockd.v1.CloseSocketRequest
+	(*BindRequest)(nil),           // 16: sockd.v1.BindRequest
+	(*ListenRequest)(nil),         // 17: sockd.v1.ListenRequest
+	(*AcceptRequest)(nil),         // 18: sockd.v1.AcceptRequest
+	(*ConnectRequest)(nil),        // 19: sockd.v1.ConnectRequest
+	(*SendRequest)(nil),           // 20: sockd.v1.SendRequest
+	(*SendResponse)(nil),          // 21: sockd.v1.SendResponse
+	(*RecvRequest)(nil),           // 22: sockd.v1.RecvRequest
+	(*RecvResponse)(nil),          // 23: sockd.v1.RecvResponse
+	(*SendToRequest)(nil),         // 24: sockd.v1.SendToRequest
+	(*SendToResponse)(nil),        // 25: sockd.v1.SendToResponse
+	(*RecvFromRequest)(nil),       // 26: sockd.v1.RecvFromRequest
+	(*RecvFromResponse)(nil),      // 27: sockd.v1.RecvFromResponse
+	(*ShutdownRequest)(nil),       // 28: sockd.v1.ShutdownRequest
+	(*SetOptionRequest)(nil),      // 29: sockd.v1.SetOptionRequest
+	(*GetOptionRequest)(nil),      // 30: sockd.v1.GetOptionRequest
+	(*SetTimeoutRequest)(nil),     // 31: sockd.v1.SetTimeoutRequest
+	(*AttachRequest)(nil),         // 32: sockd.v1.AttachRequest
+	(*AttachOpen)(nil),            // 33: sockd.v1.AttachOpen
+	(*Datagram)(nil),              // 34: sockd.v1.Datagram
+	(*AttachResponse)(nil),        // 35: sockd.v1.AttachResponse
+	(*Event)(nil),                 // 36: sockd.v1.Event
+	(*WatchEventsRequest)(nil),    // 37: sockd.v1.WatchEventsRequest
+	nil,                           // 38: sockd.v1.Socket.LabelsEntry
+	nil,                           // 39: sockd.v1.CreateSocketRequest.LabelsEntry
+	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
 }
 var file_sockd_v1_sockd_proto_depIdxs = []int32{
-	34, // 0: sockd.v1.Socket.labels:type_name -> sockd.v1.Socket.LabelsEntry
-	0,  // 1: sockd.v1.Socket.protocol:type_name -> sockd.v1.Protocol
-	1,  // 2: sockd.v1.Socket.family:type_name -> sockd.v1.Family
-	2,  // 3: sockd.v1.Socket.state:type_name -> sockd.v1.State
-	36, // 4: sockd.v1.Socket.timeout:type_name -> google.protobuf.Duration
-	37, // 5: sockd.v1.Socket.create_time:type_name -> google.protobuf.Timestamp
-	37, // 6: sockd.v1.Socket.last_activity_time:type_name -> google.protobuf.Timestamp
-	0,  // 7: sockd.v1.CreateSocketRequest.protocol:type_name -> sockd.v1.Protocol
-	1,  // 8: sockd.v1.CreateSocketRequest.family:type_name -> sockd.v1.Family
-	35, // 9: sockd.v1.CreateSocketRequest.labels:type_name -> sockd.v1.CreateSocketRequest.LabelsEntry
-	36, // 10: sockd.v1.CreateSocketRequest.timeout:type_name -> google.protobuf.Duration
-	6,  // 11: sockd.v1.CreateSocketRequest.options:type_name -> sockd.v1.SocketOption
-	36, // 12: sockd.v1.CreateSocketRequest.connect_timeout:type_name -> google.protobuf.Duration
-	2,  // 13: sockd.v1.ListSocketsRequest.state:type_name -> sockd.v1.State
-	0,  // 14: sockd.v1.ListSocketsRequest.protocol:type_name -> sockd.v1.Protocol
-	5,  // 15: sockd.v1.ListSocketsResponse.sockets:type_name -> sockd.v1.Socket
-	36, // 16: sockd.v1.AcceptRequest.timeout:type_name -> google.protobuf.Duration
-	36, // 17: sockd.v1.ConnectRequest.timeout:type_name -> google.protobuf.Duration
-	36, // 18: sockd.v1.SendRequest.timeout:type_name -> google.protobuf.Duration
-	36, // 19: sockd.v1.RecvRequest.timeout:type_name -> google.protobuf.Duration
-	36, // 20: sockd.v1.SendToRequest.timeout:type_name -> google.protobuf.Duration
-	36, // 21: sockd.v1.RecvFromRequest.timeout:type_name -> google.protobuf.Duration
-	3,  // 22: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
-	36, // 23: sockd.v1.SetTimeoutRequest.timeout:type_name -> google.protobuf.Duration
-	29, // 24: sockd.v1.AttachRequest.open:type_name -> sockd.v1.AttachOpen
-	30, // 25: sockd.v1.AttachRequest.datagram:type_name -> sockd.v1.Datagram
-	5,  // 26: sockd.v1.AttachResponse.socket:type_name -> sockd.v1.Socket
-	30, // 27: sockd.v1.AttachResponse.datagram:type_name -> sockd.v1.Datagram
-	37, // 28: sockd.v1.Event.time:type_name -> google.protobuf.Timestamp
-	4,  // 29: sockd.v1.Event.kind:type_name -> sockd.v1.EventKind
-	5,  // 30: sockd.v1.Event.socket:type_name -> sockd.v1.Socket
-	4,  // 31: sockd.v1.WatchEventsRequest.kinds:type_name -> sockd.v1.EventKind
-	7,  // 32: sockd.v1.SocketService.CreateSocket:input_type -> sockd.v1.CreateSocketRequest
-	8,  // 33: sockd.v1.SocketService.GetSocket:input_type -> sockd.v1.GetSocketRequest
-	9,  // 34: sockd.v1.SocketService.ListSockets:input_type -> sockd.v1.ListSocketsRequest
-	11, // 35: sockd.v1.SocketService.CloseSocket:input_type -> sockd.v1.CloseSocketRequest
-	12, // 36: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
-	13, // 37: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
-	14, // 38: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
-	15, // 39: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
-	16, // 40: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
-	18, // 41: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
-	20, // 42: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
-	22, // 43: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
-	24, // 44: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
-	25, // 45: sockd.v1.SocketService.SetOption:input_type -> sockd.v1.SetOptionRequest
-	26, // 46: sockd.v1.SocketService.GetOption:input_type -> sockd.v1.GetOptionRequest
-	27, // 47: sockd.v1.SocketService.SetTimeout:input_type -> sockd.v1.SetTimeoutRequest
-	28, // 48: sockd.v1.SocketService.Attach:input_type -> sockd.v1.AttachRequest
-	33, // 49: sockd.v1.SocketService.WatchEvents:input_type -> sockd.v1.WatchEventsRequest
-	5,  // 50: sockd.v1.SocketService.CreateSocket:output_type -> sockd.v1.Socket
-	5,  // 51: sockd.v1.SocketService.GetSocket:output_type -> sockd.v1.Socket
-	10, // 52: sockd.v1.SocketService.ListSockets:output_type -> sockd.v1.ListSocketsResponse
-	5,  // 53: sockd.v1.SocketService.CloseSocket:output_type -> sockd.v1.Socket
-	5,  // 54: sockd.v1.SocketService.Bind:output_type -> sockd.v1.Socket
-	5,  // 55: sockd.v1.SocketService.Listen:output_type -> sockd.v1.Socket
-	5,  // 56: sockd.v1.SocketService.Accept:output_type -> sockd.v1.Socket
-	5,  // 57: sockd.v1.SocketService.Connect:output_type -> sockd.v1.Socket
-	17, // 58: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
-	19, // 59: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
-	21, // 60: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
-	23, // 61: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
-	5,  // 62: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.Socket
-	6,  // 63: sockd.v1.SocketService.SetOption:output_type -> sockd.v1.SocketOption
-	6,  // 64: sockd.v1.SocketService.GetOption:output_type -> sockd.v1.SocketOption
-	5,  // 65: sockd.v1.SocketService.SetTimeout:output_type -> sockd.v1.Socket
-	31, // 66: sockd.v1.SocketService.Attach:output_type -> sockd.v1.AttachResponse
-	32, // 67: sockd.v1.SocketService.WatchEvents:output_type -> sockd.v1.Event
-	50, // [50:68] is the sub-list for method output_type
-	32, // [32:50] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	40, // 0: sockd.v1.Lease.ttl:type_name -> google.protobuf.Duration
+	41, // 1: sockd.v1.Lease.expire_time:type_name -> google.protobuf.Timestamp
+	40, // 2: sockd.v1.CreateLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	38, // 3: sockd.v1.Socket.labels:type_name -> sockd.v1.Socket.LabelsEntry
+	0,  // 4: sockd.v1.Socket.protocol:type_name -> sockd.v1.Protocol
+	1,  // 5: sockd.v1.Socket.family:type_name -> sockd.v1.Family
+	2,  // 6: sockd.v1.Socket.state:type_name -> sockd.v1.State
+	40, // 7: sockd.v1.Socket.timeout:type_name -> google.protobuf.Duration
+	41, // 8: sockd.v1.Socket.create_time:type_name -> google.protobuf.Timestamp
+	41, // 9: sockd.v1.Socket.last_activity_time:type_name -> google.protobuf.Timestamp
+	40, // 10: sockd.v1.Socket.idle_timeout:type_name -> google.protobuf.Duration
+	0,  // 11: sockd.v1.CreateSocketRequest.protocol:type_name -> sockd.v1.Protocol
+	1,  // 12: sockd.v1.CreateSocketRequest.family:type_name -> sockd.v1.Family
+	39, // 13: sockd.v1.CreateSocketRequest.labels:type_name -> sockd.v1.CreateSocketRequest.LabelsEntry
+	40, // 14: sockd.v1.CreateSocketRequest.timeout:type_name -> google.protobuf.Duration
+	10, // 15: sockd.v1.CreateSocketRequest.options:type_name -> sockd.v1.SocketOption
+	40, // 16: sockd.v1.CreateSocketRequest.connect_timeout:type_name -> google.protobuf.Duration
+	40, // 17: sockd.v1.CreateSocketRequest.idle_timeout:type_name -> google.protobuf.Duration
+	2,  // 18: sockd.v1.ListSocketsRequest.state:type_name -> sockd.v1.State
+	0,  // 19: sockd.v1.ListSocketsRequest.protocol:type_name -> sockd.v1.Protocol
+	9,  // 20: sockd.v1.ListSocketsResponse.sockets:type_name -> sockd.v1.Socket
+	40, // 21: sockd.v1.AcceptRequest.timeout:type_name -> google.protobuf.Duration
+	40, // 22: sockd.v1.ConnectRequest.timeout:type_name -> google.protobuf.Duration
+	40, // 23: sockd.v1.SendRequest.timeout:type_name -> google.protobuf.Duration
+	40, // 24: sockd.v1.RecvRequest.timeout:type_name -> google.protobuf.Duration
+	40, // 25: sockd.v1.SendToRequest.timeout:type_name -> google.protobuf.Duration
+	40, // 26: sockd.v1.RecvFromRequest.timeout:type_name -> google.protobuf.Duration
+	3,  // 27: sockd.v1.ShutdownRequest.how:type_name -> sockd.v1.ShutdownHow
+	40, // 28: sockd.v1.SetTimeoutRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 29: sockd.v1.AttachRequest.open:type_name -> sockd.v1.AttachOpen
+	34, // 30: sockd.v1.AttachRequest.datagram:type_name -> sockd.v1.Datagram
+	9,  // 31: sockd.v1.AttachResponse.socket:type_name -> sockd.v1.Socket
+	34, // 32: sockd.v1.AttachResponse.datagram:type_name -> sockd.v1.Datagram
+	41, // 33: sockd.v1.Event.time:type_name -> google.protobuf.Timestamp
+	4,  // 34: sockd.v1.Event.kind:type_name -> sockd.v1.EventKind
+	9,  // 35: sockd.v1.Event.socket:type_name -> sockd.v1.Socket
+	4,  // 36: sockd.v1.WatchEventsRequest.kinds:type_name -> sockd.v1.EventKind
+	11, // 37: sockd.v1.SocketService.CreateSocket:input_type -> sockd.v1.CreateSocketRequest
+	12, // 38: sockd.v1.SocketService.GetSocket:input_type -> sockd.v1.GetSocketRequest
+	13, // 39: sockd.v1.SocketService.ListSockets:input_type -> sockd.v1.ListSocketsRequest
+	15, // 40: sockd.v1.SocketService.CloseSocket:input_type -> sockd.v1.CloseSocketRequest
+	16, // 41: sockd.v1.SocketService.Bind:input_type -> sockd.v1.BindRequest
+	17, // 42: sockd.v1.SocketService.Listen:input_type -> sockd.v1.ListenRequest
+	18, // 43: sockd.v1.SocketService.Accept:input_type -> sockd.v1.AcceptRequest
+	19, // 44: sockd.v1.SocketService.Connect:input_type -> sockd.v1.ConnectRequest
+	20, // 45: sockd.v1.SocketService.Send:input_type -> sockd.v1.SendRequest
+	22, // 46: sockd.v1.SocketService.Recv:input_type -> sockd.v1.RecvRequest
+	24, // 47: sockd.v1.SocketService.SendTo:input_type -> sockd.v1.SendToRequest
+	26, // 48: sockd.v1.SocketService.RecvFrom:input_type -> sockd.v1.RecvFromRequest
+	28, // 49: sockd.v1.SocketService.Shutdown:input_type -> sockd.v1.ShutdownRequest
+	29, // 50: sockd.v1.SocketService.SetOption:input_type -> sockd.v1.SetOptionRequest
+	30, // 51: sockd.v1.SocketService.GetOption:input_type -> sockd.v1.GetOptionRequest
+	31, // 52: sockd.v1.SocketService.SetTimeout:input_type -> sockd.v1.SetTimeoutRequest
+	32, // 53: sockd.v1.SocketService.Attach:input_type -> sockd.v1.AttachRequest
+	37, // 54: sockd.v1.SocketService.WatchEvents:input_type -> sockd.v1.WatchEventsRequest
+	6,  // 55: sockd.v1.SocketService.CreateLease:input_type -> sockd.v1.CreateLeaseRequest
+	7,  // 56: sockd.v1.SocketService.KeepAliveLease:input_type -> sockd.v1.KeepAliveLeaseRequest
+	8,  // 57: sockd.v1.SocketService.RevokeLease:input_type -> sockd.v1.RevokeLeaseRequest
+	9,  // 58: sockd.v1.SocketService.CreateSocket:output_type -> sockd.v1.Socket
+	9,  // 59: sockd.v1.SocketService.GetSocket:output_type -> sockd.v1.Socket
+	14, // 60: sockd.v1.SocketService.ListSockets:output_type -> sockd.v1.ListSocketsResponse
+	9,  // 61: sockd.v1.SocketService.CloseSocket:output_type -> sockd.v1.Socket
+	9,  // 62: sockd.v1.SocketService.Bind:output_type -> sockd.v1.Socket
+	9,  // 63: sockd.v1.SocketService.Listen:output_type -> sockd.v1.Socket
+	9,  // 64: sockd.v1.SocketService.Accept:output_type -> sockd.v1.Socket
+	9,  // 65: sockd.v1.SocketService.Connect:output_type -> sockd.v1.Socket
+	21, // 66: sockd.v1.SocketService.Send:output_type -> sockd.v1.SendResponse
+	23, // 67: sockd.v1.SocketService.Recv:output_type -> sockd.v1.RecvResponse
+	25, // 68: sockd.v1.SocketService.SendTo:output_type -> sockd.v1.SendToResponse
+	27, // 69: sockd.v1.SocketService.RecvFrom:output_type -> sockd.v1.RecvFromResponse
+	9,  // 70: sockd.v1.SocketService.Shutdown:output_type -> sockd.v1.Socket
+	10, // 71: sockd.v1.SocketService.SetOption:output_type -> sockd.v1.SocketOption
+	10, // 72: sockd.v1.SocketService.GetOption:output_type -> sockd.v1.SocketOption
+	9,  // 73: sockd.v1.SocketService.SetTimeout:output_type -> sockd.v1.Socket
+	35, // 74: sockd.v1.SocketService.Attach:output_type -> sockd.v1.AttachResponse
+	36, // 75: sockd.v1.SocketService.WatchEvents:output_type -> sockd.v1.Event
+	5,  // 76: sockd.v1.SocketService.CreateLease:output_type -> sockd.v1.Lease
+	5,  // 77: sockd.v1.SocketService.KeepAliveLease:output_type -> sockd.v1.Lease
+	5,  // 78: sockd.v1.SocketService.RevokeLease:output_type -> sockd.v1.Lease
+	58, // [58:79] is the sub-list for method output_type
+	37, // [37:58] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_sockd_v1_sockd_proto_init() }
@@ -2990,35 +3284,35 @@ func file_sockd_v1_sockd_proto_init() {
 	if File_sockd_v1_sockd_proto != nil {
 		return
 	}
-	file_sockd_v1_sockd_proto_msgTypes[2].OneofWrappers = []any{}
-	file_sockd_v1_sockd_proto_msgTypes[8].OneofWrappers = []any{}
-	file_sockd_v1_sockd_proto_msgTypes[11].OneofWrappers = []any{
+	file_sockd_v1_sockd_proto_msgTypes[6].OneofWrappers = []any{}
+	file_sockd_v1_sockd_proto_msgTypes[12].OneofWrappers = []any{}
+	file_sockd_v1_sockd_proto_msgTypes[15].OneofWrappers = []any{
 		(*SendRequest_Data)(nil),
 		(*SendRequest_Text)(nil),
 	}
-	file_sockd_v1_sockd_proto_msgTypes[15].OneofWrappers = []any{
+	file_sockd_v1_sockd_proto_msgTypes[19].OneofWrappers = []any{
 		(*SendToRequest_Data)(nil),
 		(*SendToRequest_Text)(nil),
 	}
-	file_sockd_v1_sockd_proto_msgTypes[23].OneofWrappers = []any{
+	file_sockd_v1_sockd_proto_msgTypes[27].OneofWrappers = []any{
 		(*AttachRequest_Open)(nil),
 		(*AttachRequest_Data)(nil),
 		(*AttachRequest_Datagram)(nil),
 		(*AttachRequest_Close)(nil),
 	}
-	file_sockd_v1_sockd_proto_msgTypes[26].OneofWrappers = []any{
+	file_sockd_v1_sockd_proto_msgTypes[30].OneofWrappers = []any{
 		(*AttachResponse_Socket)(nil),
 		(*AttachResponse_Data)(nil),
 		(*AttachResponse_Datagram)(nil),
 	}
-	file_sockd_v1_sockd_proto_msgTypes[28].OneofWrappers = []any{}
+	file_sockd_v1_sockd_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sockd_v1_sockd_proto_rawDesc), len(file_sockd_v1_sockd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   31,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -753,6 +753,104 @@ func request_SocketService_WatchEvents_0(ctx context.Context, marshaler runtime.
 	return stream, metadata, nil
 }
 
+func request_SocketService_CreateLease_0(ctx context.Context, marshaler runtime.Marshaler, client SocketServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq CreateLeaseRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.CreateLease(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_SocketService_CreateLease_0(ctx context.Context, marshaler runtime.Marshaler, server SocketServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq CreateLeaseRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.CreateLease(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_SocketService_KeepAliveLease_0(ctx context.Context, marshaler runtime.Marshaler, client SocketServiceClient, req *http.Request, pathParams map[string]string) (SocketService_KeepAliveLeaseClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq KeepAliveLeaseRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "id")
+	}
+	protoReq.Id, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.KeepAliveLease(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
+func request_SocketService_RevokeLease_0(ctx context.Context, marshaler runtime.Marshaler, client SocketServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq RevokeLeaseRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "id")
+	}
+	protoReq.Id, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.RevokeLease(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_SocketService_RevokeLease_0(ctx context.Context, marshaler runtime.Marshaler, server SocketServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq RevokeLeaseRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "id")
+	}
+	protoReq.Id, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
+	}
+	msg, err := server.RevokeLease(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterSocketServiceHandlerServer registers the http handlers for service SocketService to "mux".
 // UnaryRPC     :call SocketServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1086,6 +1184,53 @@ func RegisterSocketServiceHandlerServer(ctx context.Context, mux *runtime.ServeM
 		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 		return
 	})
+	mux.Handle(http.MethodPost, pattern_SocketService_CreateLease_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/sockd.v1.SocketService/CreateLease", runtime.WithHTTPPathPattern("/v1/leases"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_SocketService_CreateLease_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SocketService_CreateLease_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	mux.Handle(http.MethodPost, pattern_SocketService_KeepAliveLease_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
+	mux.Handle(http.MethodDelete, pattern_SocketService_RevokeLease_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/sockd.v1.SocketService/RevokeLease", runtime.WithHTTPPathPattern("/v1/leases/{id}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_SocketService_RevokeLease_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SocketService_RevokeLease_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -1415,45 +1560,102 @@ func RegisterSocketServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_SocketService_WatchEvents_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_SocketService_CreateLease_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/sockd.v1.SocketService/CreateLease", runtime.WithHTTPPathPattern("/v1/leases"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SocketService_CreateLease_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SocketService_CreateLease_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_SocketService_KeepAliveLease_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/sockd.v1.SocketService/KeepAliveLease", runtime.WithHTTPPathPattern("/v1/leases/{id}:keepAlive"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SocketService_KeepAliveLease_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SocketService_KeepAliveLease_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_SocketService_RevokeLease_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/sockd.v1.SocketService/RevokeLease", runtime.WithHTTPPathPattern("/v1/leases/{id}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SocketService_RevokeLease_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SocketService_RevokeLease_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_SocketService_CreateSocket_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "sockets"}, ""))
-	pattern_SocketService_GetSocket_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, ""))
-	pattern_SocketService_ListSockets_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "sockets"}, ""))
-	pattern_SocketService_CloseSocket_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, ""))
-	pattern_SocketService_Bind_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "bind"))
-	pattern_SocketService_Listen_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "listen"))
-	pattern_SocketService_Accept_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "accept"))
-	pattern_SocketService_Connect_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "connect"))
-	pattern_SocketService_Send_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "send"))
-	pattern_SocketService_Recv_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "recv"))
-	pattern_SocketService_SendTo_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "sendTo"))
-	pattern_SocketService_RecvFrom_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "recvFrom"))
-	pattern_SocketService_Shutdown_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "shutdown"))
-	pattern_SocketService_SetOption_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "setOption"))
-	pattern_SocketService_GetOption_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "sockets", "id", "options", "option"}, ""))
-	pattern_SocketService_SetTimeout_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "setTimeout"))
-	pattern_SocketService_WatchEvents_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "events"}, ""))
+	pattern_SocketService_CreateSocket_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "sockets"}, ""))
+	pattern_SocketService_GetSocket_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, ""))
+	pattern_SocketService_ListSockets_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "sockets"}, ""))
+	pattern_SocketService_CloseSocket_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, ""))
+	pattern_SocketService_Bind_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "bind"))
+	pattern_SocketService_Listen_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "listen"))
+	pattern_SocketService_Accept_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "accept"))
+	pattern_SocketService_Connect_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "connect"))
+	pattern_SocketService_Send_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "send"))
+	pattern_SocketService_Recv_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "recv"))
+	pattern_SocketService_SendTo_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "sendTo"))
+	pattern_SocketService_RecvFrom_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "recvFrom"))
+	pattern_SocketService_Shutdown_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "shutdown"))
+	pattern_SocketService_SetOption_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "setOption"))
+	pattern_SocketService_GetOption_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "sockets", "id", "options", "option"}, ""))
+	pattern_SocketService_SetTimeout_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "sockets", "id"}, "setTimeout"))
+	pattern_SocketService_WatchEvents_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "events"}, ""))
+	pattern_SocketService_CreateLease_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leases"}, ""))
+	pattern_SocketService_KeepAliveLease_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leases", "id"}, "keepAlive"))
+	pattern_SocketService_RevokeLease_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leases", "id"}, ""))
 )
 
 var (
-	forward_SocketService_CreateSocket_0 = runtime.ForwardResponseMessage
-	forward_SocketService_GetSocket_0    = runtime.ForwardResponseMessage
-	forward_SocketService_ListSockets_0  = runtime.ForwardResponseMessage
-	forward_SocketService_CloseSocket_0  = runtime.ForwardResponseMessage
-	forward_SocketService_Bind_0         = runtime.ForwardResponseMessage
-	forward_SocketService_Listen_0       = runtime.ForwardResponseMessage
-	forward_SocketService_Accept_0       = runtime.ForwardResponseMessage
-	forward_SocketService_Connect_0      = runtime.ForwardResponseMessage
-	forward_SocketService_Send_0         = runtime.ForwardResponseMessage
-	forward_SocketService_Recv_0         = runtime.ForwardResponseMessage
-	forward_SocketService_SendTo_0       = runtime.ForwardResponseMessage
-	forward_SocketService_RecvFrom_0     = runtime.ForwardResponseMessage
-	forward_SocketService_Shutdown_0     = runtime.ForwardResponseMessage
-	forward_SocketService_SetOption_0    = runtime.ForwardResponseMessage
-	forward_SocketService_GetOption_0    = runtime.ForwardResponseMessage
-	forward_SocketService_SetTimeout_0   = runtime.ForwardResponseMessage
-	forward_SocketService_WatchEvents_0  = runtime.ForwardResponseStream
+	forward_SocketService_CreateSocket_0   = runtime.ForwardResponseMessage
+	forward_SocketService_GetSocket_0      = runtime.ForwardResponseMessage
+	forward_SocketService_ListSockets_0    = runtime.ForwardResponseMessage
+	forward_SocketService_CloseSocket_0    = runtime.ForwardResponseMessage
+	forward_SocketService_Bind_0           = runtime.ForwardResponseMessage
+	forward_SocketService_Listen_0         = runtime.ForwardResponseMessage
+	forward_SocketService_Accept_0         = runtime.ForwardResponseMessage
+	forward_SocketService_Connect_0        = runtime.ForwardResponseMessage
+	forward_SocketService_Send_0           = runtime.ForwardResponseMessage
+	forward_SocketService_Recv_0           = runtime.ForwardResponseMessage
+	forward_SocketService_SendTo_0         = runtime.ForwardResponseMessage
+	forward_SocketService_RecvFrom_0       = runtime.ForwardResponseMessage
+	forward_SocketService_Shutdown_0       = runtime.ForwardResponseMessage
+	forward_SocketService_SetOption_0      = runtime.ForwardResponseMessage
+	forward_SocketService_GetOption_0      = runtime.ForwardResponseMessage
+	forward_SocketService_SetTimeout_0     = runtime.ForwardResponseMessage
+	forward_SocketService_WatchEvents_0    = runtime.ForwardResponseStream
+	forward_SocketService_CreateLease_0    = runtime.ForwardResponseMessage
+	forward_SocketService_KeepAliveLease_0 = runtime.ForwardResponseStream
+	forward_SocketService_RevokeLease_0    = runtime.ForwardResponseMessage
 )

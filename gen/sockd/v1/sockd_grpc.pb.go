@@ -34,24 +34,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SocketService_CreateSocket_FullMethodName = "/sockd.v1.SocketService/CreateSocket"
-	SocketService_GetSocket_FullMethodName    = "/sockd.v1.SocketService/GetSocket"
-	SocketService_ListSockets_FullMethodName  = "/sockd.v1.SocketService/ListSockets"
-	SocketService_CloseSocket_FullMethodName  = "/sockd.v1.SocketService/CloseSocket"
-	SocketService_Bind_FullMethodName         = "/sockd.v1.SocketService/Bind"
-	SocketService_Listen_FullMethodName       = "/sockd.v1.SocketService/Listen"
-	SocketService_Accept_FullMethodName       = "/sockd.v1.SocketService/Accept"
-	SocketService_Connect_FullMethodName      = "/sockd.v1.SocketService/Connect"
-	SocketService_Send_FullMethodName         = "/sockd.v1.SocketService/Send"
-	SocketService_Recv_FullMethodName         = "/sockd.v1.SocketService/Recv"
-	SocketService_SendTo_FullMethodName       = "/sockd.v1.SocketService/SendTo"
-	SocketService_RecvFrom_FullMethodName     = "/sockd.v1.SocketService/RecvFrom"
-	SocketService_Shutdown_FullMethodName     = "/sockd.v1.SocketService/Shutdown"
-	SocketService_SetOption_FullMethodName    = "/sockd.v1.SocketService/SetOption"
-	SocketService_GetOption_FullMethodName    = "/sockd.v1.SocketService/GetOption"
-	SocketService_SetTimeout_FullMethodName   = "/sockd.v1.SocketService/SetTimeout"
-	SocketService_Attach_FullMethodName       = "/sockd.v1.SocketService/Attach"
-	SocketService_WatchEvents_FullMethodName  = "/sockd.v1.SocketService/WatchEvents"
+	SocketService_CreateSocket_FullMethodName   = "/sockd.v1.SocketService/CreateSocket"
+	SocketService_GetSocket_FullMethodName      = "/sockd.v1.SocketService/GetSocket"
+	SocketService_ListSockets_FullMethodName    = "/sockd.v1.SocketService/ListSockets"
+	SocketService_CloseSocket_FullMethodName    = "/sockd.v1.SocketService/CloseSocket"
+	SocketService_Bind_FullMethodName           = "/sockd.v1.SocketService/Bind"
+	SocketService_Listen_FullMethodName         = "/sockd.v1.SocketService/Listen"
+	SocketService_Accept_FullMethodName         = "/sockd.v1.SocketService/Accept"
+	SocketService_Connect_FullMethodName        = "/sockd.v1.SocketService/Connect"
+	SocketService_Send_FullMethodName           = "/sockd.v1.SocketService/Send"
+	SocketService_Recv_FullMethodName           = "/sockd.v1.SocketService/Recv"
+	SocketService_SendTo_FullMethodName         = "/sockd.v1.SocketService/SendTo"
+	SocketService_RecvFrom_FullMethodName       = "/sockd.v1.SocketService/RecvFrom"
+	SocketService_Shutdown_FullMethodName       = "/sockd.v1.SocketService/Shutdown"
+	SocketService_SetOption_FullMethodName      = "/sockd.v1.SocketService/SetOption"
+	SocketService_GetOption_FullMethodName      = "/sockd.v1.SocketService/GetOption"
+	SocketService_SetTimeout_FullMethodName     = "/sockd.v1.SocketService/SetTimeout"
+	SocketService_Attach_FullMethodName         = "/sockd.v1.SocketService/Attach"
+	SocketService_WatchEvents_FullMethodName    = "/sockd.v1.SocketService/WatchEvents"
+	SocketService_CreateLease_FullMethodName    = "/sockd.v1.SocketService/CreateLease"
+	SocketService_KeepAliveLease_FullMethodName = "/sockd.v1.SocketService/KeepAliveLease"
+	SocketService_RevokeLease_FullMethodName    = "/sockd.v1.SocketService/RevokeLease"
 )
 
 // SocketServiceClient is the client API for SocketService service.
@@ -115,6 +118,16 @@ type SocketServiceClient interface {
 	// ones with `since`. Over REST: newline-delimited JSON, one
 	// {"result": Event} per line.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// Creates a lease: sockets created under it (CreateSocketRequest.lease_id)
+	// are closed when it lapses, so a crashed harness leaves nothing bound. A
+	// lease lapses when its TTL passes with no renewal; every call on one of
+	// its sockets renews it, and so does an open KeepAliveLease stream.
+	CreateLease(ctx context.Context, in *CreateLeaseRequest, opts ...grpc.CallOption) (*Lease, error)
+	// Keeps a lease alive for as long as the stream is open (the TTL starts
+	// counting when it closes), sending the lease back every third of its TTL.
+	KeepAliveLease(ctx context.Context, in *KeepAliveLeaseRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Lease], error)
+	// Ends a lease now, closing its sockets.
+	RevokeLease(ctx context.Context, in *RevokeLeaseRequest, opts ...grpc.CallOption) (*Lease, error)
 }
 
 type socketServiceClient struct {
@@ -317,6 +330,45 @@ func (c *socketServiceClient) WatchEvents(ctx context.Context, in *WatchEventsRe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SocketService_WatchEventsClient = grpc.ServerStreamingClient[Event]
 
+func (c *socketServiceClient) CreateLease(ctx context.Context, in *CreateLeaseRequest, opts ...grpc.CallOption) (*Lease, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Lease)
+	err := c.cc.Invoke(ctx, SocketService_CreateLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *socketServiceClient) KeepAliveLease(ctx context.Context, in *KeepAliveLeaseRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Lease], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SocketService_ServiceDesc.Streams[2], SocketService_KeepAliveLease_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[KeepAliveLeaseRequest, Lease]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SocketService_KeepAliveLeaseClient = grpc.ServerStreamingClient[Lease]
+
+func (c *socketServiceClient) RevokeLease(ctx context.Context, in *RevokeLeaseRequest, opts ...grpc.CallOption) (*Lease, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Lease)
+	err := c.cc.Invoke(ctx, SocketService_RevokeLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SocketServiceServer is the server API for SocketService service.
 // All implementations must embed UnimplementedSocketServiceServer
 // for forward compatibility.
@@ -378,6 +430,16 @@ type SocketServiceServer interface {
 	// ones with `since`. Over REST: newline-delimited JSON, one
 	// {"result": Event} per line.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[Event]) error
+	// Creates a lease: sockets created under it (CreateSocketRequest.lease_id)
+	// are closed when it lapses, so a crashed harness leaves nothing bound. A
+	// lease lapses when its TTL passes with no renewal; every call on one of
+	// its sockets renews it, and so does an open KeepAliveLease stream.
+	CreateLease(context.Context, *CreateLeaseRequest) (*Lease, error)
+	// Keeps a lease alive for as long as the stream is open (the TTL starts
+	// counting when it closes), sending the lease back every third of its TTL.
+	KeepAliveLease(*KeepAliveLeaseRequest, grpc.ServerStreamingServer[Lease]) error
+	// Ends a lease now, closing its sockets.
+	RevokeLease(context.Context, *RevokeLeaseRequest) (*Lease, error)
 	mustEmbedUnimplementedSocketServiceServer()
 }
 
@@ -441,6 +503,15 @@ func (UnimplementedSocketServiceServer) Attach(grpc.BidiStreamingServer[AttachRe
 }
 func (UnimplementedSocketServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedSocketServiceServer) CreateLease(context.Context, *CreateLeaseRequest) (*Lease, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateLease not implemented")
+}
+func (UnimplementedSocketServiceServer) KeepAliveLease(*KeepAliveLeaseRequest, grpc.ServerStreamingServer[Lease]) error {
+	return status.Error(codes.Unimplemented, "method KeepAliveLease not implemented")
+}
+func (UnimplementedSocketServiceServer) RevokeLease(context.Context, *RevokeLeaseRequest) (*Lease, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeLease not implemented")
 }
 func (UnimplementedSocketServiceServer) mustEmbedUnimplementedSocketServiceServer() {}
 func (UnimplementedSocketServiceServer) testEmbeddedByValue()                       {}
@@ -769,6 +840,53 @@ func _SocketService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SocketService_WatchEventsServer = grpc.ServerStreamingServer[Event]
 
+func _SocketService_CreateLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SocketServiceServer).CreateLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SocketService_CreateLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SocketServiceServer).CreateLease(ctx, req.(*CreateLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SocketService_KeepAliveLease_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(KeepAliveLeaseRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SocketServiceServer).KeepAliveLease(m, &grpc.GenericServerStream[KeepAliveLeaseRequest, Lease]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SocketService_KeepAliveLeaseServer = grpc.ServerStreamingServer[Lease]
+
+func _SocketService_RevokeLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SocketServiceServer).RevokeLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SocketService_RevokeLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SocketServiceServer).RevokeLease(ctx, req.(*RevokeLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SocketService_ServiceDesc is the grpc.ServiceDesc for SocketService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -840,6 +958,14 @@ var SocketService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "SetTimeout",
 			Handler:    _SocketService_SetTimeout_Handler,
 		},
+		{
+			MethodName: "CreateLease",
+			Handler:    _SocketService_CreateLease_Handler,
+		},
+		{
+			MethodName: "RevokeLease",
+			Handler:    _SocketService_RevokeLease_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -851,6 +977,11 @@ var SocketService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchEvents",
 			Handler:       _SocketService_WatchEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "KeepAliveLease",
+			Handler:       _SocketService_KeepAliveLease_Handler,
 			ServerStreams: true,
 		},
 	},
