@@ -182,7 +182,7 @@ func TestSockdEnvAndLoopbackDefault(t *testing.T) {
 	cmd := exec.Command(filepath.Join(binDir, "sockd"), "--grpc-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "SOCKD_HTTP_ADDR=0.0.0.0:0")
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "refusing to listen on --http-addr 0.0.0.0:0 without authentication") {
+	if err == nil || !strings.Contains(string(out), "refusing to listen on --http-addr 0.0.0.0:0 without TLS") {
 		t.Fatalf("sockd on 0.0.0.0 without auth: %v\n%s", err, out)
 	}
 	cmd = exec.Command(filepath.Join(binDir, "sockd"), "--grpc-addr", "127.0.0.1:0", "--log-format", "yaml")

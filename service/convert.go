@@ -42,6 +42,10 @@ func toProto(i sockmgr.Info) *sockdv1.Socket {
 	if i.Timeout != nil {
 		s.Timeout = durationpb.New(*i.Timeout)
 	}
+	if i.IdleTimeout > 0 {
+		s.IdleTimeout = durationpb.New(i.IdleTimeout)
+	}
+	s.LeaseId = i.LeaseID
 	return s
 }
 

@@ -19,11 +19,19 @@ import (
 // HTTP header of the same name through the gateway).
 const RequestIDHeader = "x-request-id"
 
+// InterceptorConfig is what the interceptors need.
+type InterceptorConfig struct {
+	Log         *slog.Logger
+	Auth        *Auth           // nil: every caller is Anonymous
+	RateLimit   *RateLimiter    // nil: no limit
+	StreamsDone <-chan struct{} // closed at shutdown: open-ended streams end then
+}
+
 // Interceptors returns the service's interceptor chains, outermost first:
-// request id, then the caller's principal (authenticate), then one log line
-// per call, then panic recovery. Streams are also cancelled when streamsDone
-// is closed, so a shutdown does not wait for open-ended streams.
-func Interceptors(log *slog.Logger, authenticate func(context.Context) (context.Context, error), streamsDone <-chan struct{}) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+// request id, then the caller's principal (authentication) and the rate
+// limit, then one log line per call, then panic recovery.
+func Interceptors(cfg InterceptorConfig) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+	log := cfg.Log
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
 		logging.WithFieldsFromContext(logFields),
@@ -36,13 +44,22 @@ func Interceptors(log *slog.Logger, authenticate func(context.Context) (context.
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
-	if authenticate == nil {
-		authenticate = func(ctx context.Context) (context.Context, error) { return ctx, nil }
+	admit := func(ctx context.Context, method string) (context.Context, error) {
+		ctx = withRequestContext(ctx, log)
+		ctx, err := cfg.Auth.Authenticate(ctx, method)
+		if err != nil {
+			return nil, err
+		}
+		if !openMethod(method) {
+			if err := cfg.RateLimit.allow(PrincipalFrom(ctx).Name); err != nil {
+				return nil, err
+			}
+		}
+		return ctx, nil
 	}
 	unary := []grpc.UnaryServerInterceptor{
 		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-			ctx = withRequestContext(ctx, log)
-			ctx, err := authenticate(ctx)
+			ctx, err := admit(ctx, info.FullMethod)
 			if err != nil {
 				return nil, err
 			}
@@ -56,16 +73,16 @@ func Interceptors(log *slog.Logger, authenticate func(context.Context) (context.
 	}
 	stream := []grpc.StreamServerInterceptor{
 		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-			ctx, cancel := context.WithCancel(withRequestContext(ss.Context(), log))
+			ctx, cancel := context.WithCancel(ss.Context())
 			defer cancel()
 			go func(done <-chan struct{}) {
 				select {
-				case <-streamsDone:
+				case <-cfg.StreamsDone:
 					cancel()
 				case <-done:
 				}
 			}(ctx.Done())
-			ctx, err := authenticate(ctx)
+			ctx, err := admit(ctx, info.FullMethod)
 			if err != nil {
 				return err
 			}

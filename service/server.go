@@ -72,6 +72,15 @@ func (s *Server) CreateSocket(ctx context.Context, req *sockdv1.CreateSocketRequ
 	if err != nil {
 		return nil, err
 	}
+	idleTimeout, err := timeoutFrom("idle_timeout", req.GetIdleTimeout())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetLeaseId() != "" {
+		if err := checkID("lease_id", req.GetLeaseId()); err != nil {
+			return nil, err
+		}
+	}
 	if req.GetName() != "" {
 		if err := sockmgr.ValidateName(req.GetName()); err != nil {
 			return nil, invalidField("name", ReasonInvalidArgument, "%v", err)
@@ -105,6 +114,7 @@ func (s *Server) CreateSocket(ctx context.Context, req *sockdv1.CreateSocketRequ
 
 	sock, err := s.m.Create(PrincipalFrom(ctx).Name, sockmgr.CreateOptions{
 		Protocol: proto, Family: fam, Name: req.GetName(), Labels: req.GetLabels(), Timeout: timeout,
+		IdleTimeout: idleTimeout, LeaseID: req.GetLeaseId(),
 	})
 	if err != nil {
 		return nil, toStatus(ctx, err)

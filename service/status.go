@@ -20,6 +20,7 @@ const ErrorDomain = "sockd"
 // Reasons that are not errno names (AIP-193: UPPER_SNAKE_CASE).
 const (
 	ReasonSocketNotFound  = "SOCKET_NOT_FOUND"
+	ReasonLeaseNotFound   = "LEASE_NOT_FOUND"
 	ReasonInvalidAddress  = "INVALID_ADDRESS"
 	ReasonInvalidOption   = "INVALID_OPTION"
 	ReasonInvalidArgument = "INVALID_ARGUMENT"
@@ -73,6 +74,7 @@ var errorTable = []errorRule{
 	{syscall.ENOBUFS, codes.ResourceExhausted, ""},
 	{syscall.ENOMEM, codes.ResourceExhausted, ""},
 
+	{sockmgr.ErrLeaseNotFound, codes.NotFound, ReasonLeaseNotFound},
 	{sockmgr.ErrNotFound, codes.NotFound, ReasonSocketNotFound},
 	{sockmgr.ErrInvalidAddress, codes.InvalidArgument, ReasonInvalidAddress},
 	{sockmgr.ErrInvalidOption, codes.InvalidArgument, ReasonInvalidOption},

@@ -25,7 +25,43 @@ type config struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	insecure        bool
+
+	// security
+	tokenFile   string
+	tlsCert     string
+	tlsKey      string
+	tlsClientCA string
+	admins      listFlag
+
+	// address policy
+	allowBind    listFlag
+	allowConnect listFlag
+	policyFile   string
+
+	// limits and lifetimes
+	maxSockets             int
+	maxSocketsPerPrincipal int
+	maxStreams             int
+	rate                   float64
+	rateBurst              int
+	idleTimeout            time.Duration
 }
+
+// listFlag is a repeatable flag. From the environment it takes a
+// whitespace-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// Defaults of the limits (docs/security.md lists them all).
+const (
+	defaultMaxSockets             = 16384
+	defaultMaxSocketsPerPrincipal = 4096
+	defaultMaxStreams             = 256
+	defaultRate                   = 50000
+	defaultIdleTimeout            = time.Hour
+)
 
 // errUsage is a bad command line: exit code 2, as flag's own errors.
 var errUsage = errors.New("usage")
@@ -47,7 +83,21 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 2*time.Second, "on SIGTERM, how long in-flight calls may finish before the sockets are closed under them")
-	fs.BoolVar(&c.insecure, "insecure", false, "allow listening on a non-loopback address without authentication")
+	fs.BoolVar(&c.insecure, "insecure", false, "allow listening on a non-loopback address without TLS and authentication")
+	fs.StringVar(&c.tokenFile, "token-file", "", "bearer tokens, one \"TOKEN PRINCIPAL\" per line; callers must present one")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve gRPC and HTTP over TLS with this certificate (PEM)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "the TLS certificate's key (PEM)")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "require client certificates signed by this CA (mTLS); the principal is the certificate's common name")
+	fs.Var(&c.admins, "admin", "a principal that sees and acts on every principal's sockets (repeatable)")
+	fs.Var(&c.allowBind, "allow-bind", "allow binding to CIDR[:PORTS] (repeatable; replaces the default 127.0.0.0/8:0,1024-65535 and [::1/128]:0,1024-65535)")
+	fs.Var(&c.allowConnect, "allow-connect", "allow connecting and sending to CIDR[:PORTS] (repeatable; replaces the default 127.0.0.0/8 and ::1/128)")
+	fs.StringVar(&c.policyFile, "policy-file", "", "more rules, one \"allow-bind RULE\" or \"allow-connect RULE\" per line")
+	fs.IntVar(&c.maxSockets, "max-sockets", defaultMaxSockets, "open sockets in all")
+	fs.IntVar(&c.maxSocketsPerPrincipal, "max-sockets-per-principal", defaultMaxSocketsPerPrincipal, "open sockets per principal")
+	fs.IntVar(&c.maxStreams, "max-streams", defaultMaxStreams, "concurrent gRPC streams per client connection")
+	fs.Float64Var(&c.rate, "rate", defaultRate, "calls per second per principal (0: no limit)")
+	fs.IntVar(&c.rateBurst, "rate-burst", 0, "burst of calls above --rate (default: one second's worth)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", defaultIdleTimeout, "close sockets idle this long (no call in flight, no traffic); 0: never; a socket may set its own")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: sockd [flags]\n\nsockd holds real kernel TCP/UDP sockets for remote clients (gRPC, REST, sockctl).\nEvery flag can also be set as SOCKD_<FLAG>, e.g. SOCKD_GRPC_ADDR.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -67,8 +117,14 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "SOCKD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
-			if err := fs.Set(f.Name, v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, err)
+			values := []string{v}
+			if _, isList := f.Value.(*listFlag); isList {
+				values = strings.Fields(v)
+			}
+			for _, v := range values {
+				if err := fs.Set(f.Name, v); err != nil && envErr == nil {
+					envErr = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, err)
+				}
 			}
 		}
 	})
@@ -93,18 +149,38 @@ func (c *config) validate() error {
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	for name, addr := range map[string]string{"--grpc-addr": c.grpcAddr, "--http-addr": c.httpAddr} {
-		if addr == "" && name == "--http-addr" {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	if c.tlsClientCA != "" && c.tlsCert == "" {
+		return fmt.Errorf("%w: --tls-client-ca needs --tls-cert and --tls-key", errUsage)
+	}
+	if c.maxSockets <= 0 || c.maxSocketsPerPrincipal <= 0 || c.maxStreams <= 0 || c.rate < 0 || c.rateBurst < 0 || c.idleTimeout < 0 {
+		return fmt.Errorf("%w: limits must be positive (--rate and --idle-timeout may be 0: none)", errUsage)
+	}
+	tls := c.tlsCert != ""
+	auth := c.tokenFile != "" || c.tlsClientCA != ""
+	for _, l := range []struct{ flag, addr string }{{"--grpc-addr", c.grpcAddr}, {"--http-addr", c.httpAddr}} {
+		if l.addr == "" {
 			continue
 		}
-		loopback, err := isLoopback(addr)
+		loopback, err := isLoopback(l.addr)
 		if err != nil {
-			return fmt.Errorf("%w: %s %q: %v", errUsage, name, addr, err)
+			return fmt.Errorf("%w: %s %q: %v", errUsage, l.flag, l.addr, err)
 		}
-		if !loopback && !c.insecure {
-			return fmt.Errorf("refusing to listen on %s %s without authentication: anyone who can reach it could open sockets on this host; "+
-				"listen on loopback (127.0.0.1), or pass --insecure if this network is trusted", name, addr)
+		if loopback || c.insecure || (tls && auth) {
+			continue
 		}
+		var missing []string
+		if !tls {
+			missing = append(missing, "TLS (--tls-cert, --tls-key)")
+		}
+		if !auth {
+			missing = append(missing, "authentication (--token-file or --tls-client-ca)")
+		}
+		return fmt.Errorf("refusing to listen on %s %s without %s: anyone who can reach it could open sockets on this host; "+
+			"listen on loopback (127.0.0.1), configure them, or pass --insecure if this network is trusted",
+			l.flag, l.addr, strings.Join(missing, " and "))
 	}
 	return nil
 }

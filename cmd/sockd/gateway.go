@@ -9,6 +9,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/sockd/sockd/gen/openapiv2"
@@ -17,11 +18,11 @@ import (
 )
 
 // forwardedHeaders is the allow-list of HTTP headers that become gRPC
-// metadata. Nothing else is forwarded: in particular identity never comes
-// from Grpc-Metadata-* headers.
+// metadata (grpc-gateway adds Authorization itself). Nothing else is
+// forwarded: in particular identity never comes from Grpc-Metadata-*
+// headers.
 var forwardedHeaders = map[string]string{
-	"Authorization": "authorization",
-	"X-Request-Id":  service.RequestIDHeader,
+	"X-Request-Id": service.RequestIDHeader,
 }
 
 // newHTTPHandler serves the REST gateway (through conn, a real gRPC client
@@ -36,6 +37,15 @@ func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, healthy func() b
 		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
 			md, ok := forwardedHeaders[textproto.CanonicalMIMEHeaderKey(h)]
 			return md, ok
+		}),
+		// A client certificate that the HTTPS server verified (mTLS) names
+		// the caller; the service believes this key only on the in-process
+		// connection that this gateway uses.
+		runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
+			if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+				return metadata.Pairs(service.PeerCertHeader, r.TLS.VerifiedChains[0][0].Subject.CommonName)
+			}
+			return nil
 		}),
 		runtime.WithOutgoingHeaderMatcher(func(md string) (string, bool) {
 			if md == service.RequestIDHeader {

@@ -13,10 +13,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"crypto/tls"
+
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
@@ -38,6 +42,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	auth, err := authFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := tlsFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	pol, err := policyFromConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 
 	grpcLis, err := net.Listen("tcp", cfg.grpcAddr)
 	if err != nil {
@@ -50,29 +66,62 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("HTTP listener: %w", err)
 		}
 	}
+	// sockd's own ports are never a bind or a destination.
+	for _, l := range []net.Listener{grpcLis, httpLis} {
+		if l != nil {
+			pol.Own = append(pol.Own, l.Addr().(*net.TCPAddr).AddrPort())
+		}
+	}
 
-	mgr := sockmgr.New(sockmgr.Config{})
+	mgr := sockmgr.New(sockmgr.Config{
+		Policy:             pol,
+		MaxSockets:         cfg.maxSockets,
+		MaxSocketsPerOwner: cfg.maxSocketsPerPrincipal,
+		IdleTimeout:        cfg.idleTimeout,
+	})
 	svc := service.New(mgr, service.Config{MaxBytesPerCall: cfg.maxCallBytes})
 	streamsDone := make(chan struct{})
-	unary, stream := service.Interceptors(log, nil, streamsDone)
+	burst := cfg.rateBurst
+	if burst == 0 {
+		burst = int(cfg.rate)
+	}
+	unary, stream := service.Interceptors(service.InterceptorConfig{
+		Log: log, Auth: auth, RateLimit: service.NewRateLimiter(cfg.rate, burst), StreamsDone: streamsDone,
+	})
 	// Requests up to twice the per-call limit reach the service, which
 	// answers with a LIMIT_EXCEEDED naming the limit; beyond that gRPC
 	// refuses them itself.
 	msgLimit := 2*cfg.maxCallBytes + 64<<10
-	grpcSrv := grpc.NewServer(
+	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(msgLimit),
-	)
-	sockdv1.RegisterSocketServiceServer(grpcSrv, svc)
+		grpc.MaxConcurrentStreams(uint32(cfg.maxStreams)),
+		// Find dead clients (and so end their keep-alive streams and
+		// leases), and refuse clients that ping too often.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}
+	grpcSrv := grpc.NewServer(serverOpts...)
+	// The network listener gets TLS; the gateway's in-process one does not
+	// need it (it never leaves the process).
+	networkSrv := grpcSrv
+	if tlsCfg != nil {
+		networkSrv = grpc.NewServer(append(serverOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))...)
+	}
+	for _, srv := range uniqueServers(grpcSrv, networkSrv) {
+		sockdv1.RegisterSocketServiceServer(srv, svc)
+	}
 	healthSrv := health.NewServer()
-	healthpb.RegisterHealthServer(grpcSrv, healthSrv)
+	for _, srv := range uniqueServers(grpcSrv, networkSrv) {
+		healthpb.RegisterHealthServer(srv, healthSrv)
+		reflection.Register(srv)
+	}
 	healthSrv.SetServingStatus(sockdv1.SocketService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	reflection.Register(grpcSrv)
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 3)
-	wg.Go(func() { serveErr <- grpcSrv.Serve(grpcLis) })
+	wg.Go(func() { serveErr <- networkSrv.Serve(grpcLis) })
 
 	var httpSrv *http.Server
 	var healthy atomic.Bool
@@ -93,6 +142,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer conn.Close()
 		handler, err := newHTTPHandler(ctx, conn, healthy.Load)
+		if tlsCfg != nil {
+			httpLis = tls.NewListener(httpLis, tlsCfg)
+		}
 		if err != nil {
 			return err
 		}
@@ -112,6 +164,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if httpLis != nil {
 		attrs = append(attrs, "http", httpLis.Addr().String())
 	}
+	attrs = append(attrs, "tls", tlsCfg != nil, "mtls", cfg.tlsClientCA != "", "auth", auth.Required(), "policy", pol.String())
 	log.Info("listening", attrs...)
 
 	select {
@@ -126,7 +179,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	stopped := make(chan struct{})
 	go func() {
-		grpcSrv.GracefulStop()
+		for _, srv := range uniqueServers(grpcSrv, networkSrv) {
+			srv.GracefulStop()
+		}
 		close(stopped)
 	}()
 	if httpSrv != nil {
@@ -148,7 +203,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	select {
 	case <-stopped:
 	case <-time.After(2 * time.Second):
-		grpcSrv.Stop()
+		for _, srv := range uniqueServers(grpcSrv, networkSrv) {
+			srv.Stop()
+		}
 	}
 	if httpSrv != nil {
 		_ = httpSrv.Close()
@@ -156,4 +213,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	wg.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// uniqueServers lists the gRPC servers: one, or two when the network one has
+// TLS and the in-process one does not.
+func uniqueServers(a, b *grpc.Server) []*grpc.Server {
+	if a == b {
+		return []*grpc.Server{a}
+	}
+	return []*grpc.Server{a, b}
 }

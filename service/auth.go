@@ -1,0 +1,179 @@
+package service
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"io"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+)
+
+// Token is one line of a token file: a bearer token and the principal it
+// stands for.
+type Token struct {
+	Secret    string
+	Principal string
+}
+
+// ParseTokens reads a token file: one "TOKEN PRINCIPAL" per line, # comments
+// and blank lines ignored.
+func ParseTokens(r io.Reader) ([]Token, error) {
+	var out []Token
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("line %d: want TOKEN PRINCIPAL", n)
+		}
+		if len(f[0]) < 16 {
+			return nil, fmt.Errorf("line %d: a token must be at least 16 characters", n)
+		}
+		if seen[f[0]] {
+			return nil, fmt.Errorf("line %d: a token appears twice", n)
+		}
+		seen[f[0]] = true
+		out = append(out, Token{Secret: f[0], Principal: f[1]})
+	}
+	return out, sc.Err()
+}
+
+// Auth decides who a caller is: from a bearer token, else from a verified
+// client certificate (mTLS), else — when no authentication is configured —
+// Anonymous.
+type Auth struct {
+	tokens   []tokenDigest
+	mtls     bool
+	admins   map[string]bool
+	required bool
+}
+
+type tokenDigest struct {
+	digest    [sha256.Size]byte
+	principal string
+}
+
+// AuthConfig configures NewAuth.
+type AuthConfig struct {
+	Tokens []Token
+	MTLS   bool     // client certificates are required and verified by TLS
+	Admins []string // principals that see and act on every principal's sockets
+}
+
+// NewAuth returns the authenticator; with neither tokens nor mTLS every
+// caller is Anonymous.
+func NewAuth(cfg AuthConfig) *Auth {
+	a := &Auth{mtls: cfg.MTLS, admins: map[string]bool{}, required: len(cfg.Tokens) > 0 || cfg.MTLS}
+	for _, t := range cfg.Tokens {
+		a.tokens = append(a.tokens, tokenDigest{sha256.Sum256([]byte(t.Secret)), t.Principal})
+	}
+	for _, p := range cfg.Admins {
+		a.admins[p] = true
+	}
+	return a
+}
+
+// Required reports whether callers must authenticate.
+func (a *Auth) Required() bool { return a != nil && a.required }
+
+// PeerCertHeader is the metadata key by which the daemon's own REST gateway
+// passes on the principal of a client certificate that its HTTPS server
+// verified. It is believed only on the in-process connection from the
+// gateway, never from the network, and the gateway never forwards it from a
+// request.
+const PeerCertHeader = "x-sockd-verified-client-cert"
+
+// InProcessNetwork is the network name of the gateway's in-process
+// connection (grpc's bufconn).
+const InProcessNetwork = "bufconn"
+
+// openMethods need no credentials: health checks and server reflection.
+func openMethod(fullMethod string) bool {
+	return strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") || strings.HasPrefix(fullMethod, "/grpc.reflection.")
+}
+
+// Authenticate records the caller's principal in ctx, or fails with
+// UNAUTHENTICATED.
+func (a *Auth) Authenticate(ctx context.Context, fullMethod string) (context.Context, error) {
+	if a == nil || openMethod(fullMethod) {
+		return ctx, nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if vals := md.Get("authorization"); len(vals) > 0 && len(a.tokens) > 0 {
+		scheme, secret, ok := strings.Cut(vals[0], " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return nil, unauthenticated("the authorization header must be \"Bearer <token>\"")
+		}
+		if p, ok := a.lookupToken(strings.TrimSpace(secret)); ok {
+			return WithPrincipal(ctx, a.principal(p)), nil
+		}
+		return nil, unauthenticated("invalid token")
+	}
+	if a.mtls {
+		if p := certPrincipal(ctx, md); p != "" {
+			return WithPrincipal(ctx, a.principal(p)), nil
+		}
+	}
+	if a.required {
+		how := "send \"authorization: Bearer <token>\""
+		if a.mtls {
+			how = "present a client certificate, or " + how
+		}
+		return nil, unauthenticated("missing credentials: " + how)
+	}
+	return ctx, nil
+}
+
+// lookupToken compares the presented token with every known one in constant
+// time (digests make the lengths equal), so timing says nothing about which
+// or how much matched.
+func (a *Auth) lookupToken(secret string) (string, bool) {
+	d := sha256.Sum256([]byte(secret))
+	found := ""
+	for _, t := range a.tokens {
+		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 {
+			found = t.principal
+		}
+	}
+	return found, found != ""
+}
+
+func (a *Auth) principal(name string) Principal {
+	return Principal{Name: name, Admin: a.admins[name]}
+}
+
+// certPrincipal is the common name of the caller's verified client
+// certificate: from the TLS connection itself, or, on the gateway's
+// in-process connection, as the gateway passed it on.
+func certPrincipal(ctx context.Context, md metadata.MD) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return ""
+	}
+	if p.Addr != nil && p.Addr.Network() == InProcessNetwork {
+		if v := md.Get(PeerCertHeader); len(v) == 1 {
+			return v[0]
+		}
+		return ""
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	return info.State.VerifiedChains[0][0].Subject.CommonName
+}
+
+func unauthenticated(msg string) error {
+	return withInfo(codes.Unauthenticated, msg, ReasonUnauthenticated, nil)
+}
