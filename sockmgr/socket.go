@@ -20,15 +20,15 @@ type Socket struct {
 	m *Manager
 
 	// Fixed at creation.
-	id       string
-	name     string
-	labels   map[string]string
-	owner    string
-	proto    Protocol
-	family   Family
-	fd       int // kept for display: calling file.Fd() would switch the file to blocking mode
-	file     *os.File
-	raw      syscall.RawConn
+	id          string
+	name        string
+	labels      map[string]string
+	owner       string
+	proto       Protocol
+	family      Family
+	fd          int // kept for display: calling file.Fd() would switch the file to blocking mode
+	file        *os.File
+	raw         syscall.RawConn
 	parentID    string
 	created     time.Time
 	seq         uint64        // creation order, for stable listings
