@@ -23,6 +23,8 @@ type CreateOptions struct {
 	Backlog        *int32            // listen backlog (implies Listen); nil: 128
 	Connect        string            // address to connect to, if any
 	ConnectTimeout *time.Duration    // limit for the connect step
+	IdleTimeout    *time.Duration    // close when idle this long (nil: the daemon's default; 0: never)
+	LeaseID        string            // close when this lease lapses
 }
 
 // Create makes a socket.
@@ -31,6 +33,7 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*sockdv1.Socket, 
 		Name: o.Name, Labels: o.Labels, Timeout: durationOrNil(o.Timeout),
 		BindAddress: o.Bind, Listen: o.Listen, Backlog: o.Backlog,
 		ConnectAddress: o.Connect, ConnectTimeout: durationOrNil(o.ConnectTimeout),
+		IdleTimeout: durationOrNil(o.IdleTimeout), LeaseId: o.LeaseID,
 	}
 	if o.UDP {
 		req.Protocol = sockdv1.Protocol_PROTOCOL_UDP

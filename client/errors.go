@@ -76,7 +76,7 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, context.Canceled)
 	}
 	switch e.Reason {
-	case "SOCKET_NOT_FOUND":
+	case "SOCKET_NOT_FOUND", "LEASE_NOT_FOUND":
 		errs = append(errs, ErrNotFound)
 	case "WRONG_STATE":
 		errs = append(errs, ErrWrongState)

@@ -43,6 +43,6 @@ func newConnectCommand(g *globals) *cobra.Command {
 			})
 		},
 	}
-	f.register(cmd)
+	f.register(g, cmd)
 	return cmd
 }

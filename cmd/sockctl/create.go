@@ -13,24 +13,28 @@ import (
 
 // socketFlags are the flags of commands that create a socket.
 type socketFlags struct {
+	g       *globals
 	ipv6    bool
 	name    string
 	labels  []string
 	timeout string
 	opts    []string
+	idle    string
 }
 
-func (f *socketFlags) register(cmd *cobra.Command) {
+func (f *socketFlags) register(g *globals, cmd *cobra.Command) {
+	f.g = g
 	cmd.Flags().BoolVarP(&f.ipv6, "ipv6", "6", false, "an IPv6 socket (AF_INET6)")
 	cmd.Flags().StringVar(&f.name, "name", "", "a name for the socket, usable instead of its id")
 	cmd.Flags().StringArrayVarP(&f.labels, "label", "l", nil, "a label k=v (repeatable)")
 	cmd.Flags().StringVar(&f.timeout, "sock-timeout", "", "the socket's default timeout: a duration, 0 (non-blocking) or none")
 	cmd.Flags().StringArrayVar(&f.opts, "opt", nil, "a socket option NAME=VALUE set first, e.g. --opt so_reuseaddr=1 (repeatable)")
+	cmd.Flags().StringVar(&f.idle, "idle-timeout", "", "close the socket when idle this long (0: never; default: the daemon's)")
 }
 
 // options turns the flags into CreateOptions for a protocol.
 func (f *socketFlags) options(proto string) (client.CreateOptions, error) {
-	o := client.CreateOptions{IPv6: f.ipv6, Name: f.name}
+	o := client.CreateOptions{IPv6: f.ipv6, Name: f.name, LeaseID: f.g.lease}
 	switch proto {
 	case "tcp":
 	case "udp":
@@ -45,6 +49,11 @@ func (f *socketFlags) options(proto string) (client.CreateOptions, error) {
 	if f.timeout != "" {
 		if o.Timeout, err = parseTimeout(f.timeout); err != nil {
 			return o, err
+		}
+	}
+	if f.idle != "" {
+		if o.IdleTimeout, err = parseTimeout(f.idle); err != nil || o.IdleTimeout == nil {
+			return o, usagef("--idle-timeout %q: want a duration, or 0 for never", f.idle)
 		}
 	}
 	for _, kv := range f.opts {
@@ -102,7 +111,7 @@ func newCreateCommand(g *globals) *cobra.Command {
 			return g.printCreated(s)
 		},
 	}
-	f.register(cmd)
+	f.register(g, cmd)
 	return cmd
 }
 

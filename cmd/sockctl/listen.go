@@ -57,6 +57,6 @@ func newListenCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().Int32VarP(&backlog, "backlog", "b", 128, "listen(2) backlog")
-	f.register(cmd)
+	f.register(g, cmd)
 	return cmd
 }

@@ -139,6 +139,12 @@ func (p *printer) socket(s *sockdv1.Socket) error {
 	}
 	row("Timeout", timeout)
 	row("Owner", s.GetOwner())
+	if s.GetIdleTimeout() != nil {
+		row("Idle timeout", s.GetIdleTimeout().AsDuration().String())
+	}
+	if s.GetLeaseId() != "" {
+		row("Lease", s.GetLeaseId())
+	}
 	if s.GetParentId() != "" {
 		row("Parent", s.GetParentId())
 	}

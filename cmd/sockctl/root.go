@@ -33,6 +33,7 @@ type globals struct {
 	tlsServerName string
 	output        string
 	timeout       time.Duration
+	lease         string
 
 	c *client.Client
 }
@@ -54,6 +55,10 @@ func run(ctx context.Context, args []string, st streams) int {
 	}
 	if errors.Is(err, errInterrupted) {
 		return 130
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code // lease run: the command's own exit code
 	}
 	code, msg := describe(err)
 	fmt.Fprintf(st.err, "sockctl: %s\n", msg)
@@ -98,6 +103,7 @@ Examples:
 	pf.StringVar(&g.tlsKey, "tls-key", os.Getenv("SOCKD_TLS_KEY"), "client key for mTLS (env SOCKD_TLS_KEY)")
 	pf.StringVar(&g.tlsServerName, "tls-server-name", "", "server name to verify (default: the host of --addr)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
+	pf.StringVar(&g.lease, "lease", os.Getenv("SOCKD_LEASE"), "create sockets under this lease (env SOCKD_LEASE; see 'sockctl lease')")
 	pf.DurationVar(&g.timeout, "timeout", 0, "how long a blocking call (accept, connect, recv, ...) may wait, and a limit for the command (0: the socket's own timeout, none by default)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		switch g.output {
@@ -112,7 +118,7 @@ Examples:
 		newSendCommand(g), newRecvCommand(g), newSendToCommand(g), newRecvFromCommand(g),
 		newShutdownCommand(g), newCloseCommand(g),
 		newSetoptCommand(g), newGetoptCommand(g), newSetTimeoutCommand(g),
-		newAttachCommand(g), newWatchCommand(g),
+		newAttachCommand(g), newWatchCommand(g), newLeaseCommand(g),
 	)
 	return root
 }
