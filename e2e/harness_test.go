@@ -25,24 +25,34 @@ import (
 
 var binDir string // sockd, sockctl and grpcurl, built once per test run
 
+// sockdWrapper is a command that startSockd runs sockd under (prlimit, ...).
+var sockdWrapper []string
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sockd-e2e-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	// Inside inNetns the parent's binaries are reused.
+	dir, reused := os.Getenv("SOCKD_E2E_BIN"), true
+	if dir == "" {
+		reused = false
+		var err error
+		if dir, err = os.MkdirTemp("", "sockd-e2e-bin"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := buildBinaries(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: building binaries:", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	binDir = dir
-	if err := buildBinaries(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building binaries:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	code := func() int {
 		defer goleak.VerifyNone(nil, goleak.IgnoreCurrent())
 		return m.Run()
 	}()
-	os.RemoveAll(dir)
+	if !reused {
+		os.RemoveAll(dir)
+	}
 	os.Exit(code)
 }
 
@@ -86,7 +96,8 @@ type daemon struct {
 func startSockd(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	all := append([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
-	cmd := exec.Command(filepath.Join(binDir, "sockd"), all...)
+	argv := append(append(append([]string(nil), sockdWrapper...), filepath.Join(binDir, "sockd")), all...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,8 @@ type Policy struct {
 	Bind    []Rule
 	Connect []Rule
 	// Own are sockd's own listening addresses: never a bind or a
-	// destination, so that sockd cannot be turned on itself.
+	// destination unless a rule lists the port, so that sockd cannot be
+	// turned on itself.
 	Own []netip.AddrPort
 }
 
@@ -69,12 +70,13 @@ func (p *Policy) Check(op sockmgr.Op, owner string, proto sockmgr.Protocol, ap n
 	deny := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", sockmgr.ErrPolicyDenied, what, fmt.Sprintf(format, args...))
 	}
+	matching := slices.DeleteFunc(slices.Clone(rules), func(r Rule) bool { return !r.allows(ip, port) })
 	for _, own := range p.Own {
-		if port == own.Port() && port != 0 && (ip == own.Addr().Unmap() || ip.IsLoopback() || ip.IsUnspecified() || own.Addr().IsUnspecified()) {
-			return deny("that is sockd's own port %d", port)
+		if port == own.Port() && port != 0 && (ip == own.Addr().Unmap() || ip.IsLoopback() || ip.IsUnspecified() || own.Addr().IsUnspecified()) &&
+			!slices.ContainsFunc(matching, func(r Rule) bool { return r.namesPort(port) }) {
+			return deny("that is sockd's own port %d, denied unless a %s rule lists the port", port, flag)
 		}
 	}
-	matching := slices.DeleteFunc(slices.Clone(rules), func(r Rule) bool { return !r.allows(ip, port) })
 	if len(matching) == 0 {
 		return deny("no %s rule allows it (rules: %s)", flag, ruleList(rules))
 	}

@@ -87,6 +87,13 @@ func TestSpecialRangesNeedExplicitRules(t *testing.T) {
 	if err := wide.Check(sockmgr.OpConnect, "a", sockmgr.TCP, ap("192.0.2.1:443")); err != nil {
 		t.Errorf("0.0.0.0/0 denied an ordinary address: %v", err)
 	}
+	own := &Policy{Connect: MustParseRules("127.0.0.0/8", "127.0.0.2:50051"), Own: []netip.AddrPort{ap("127.0.0.1:50051")}}
+	if err := own.Check(sockmgr.OpConnect, "a", sockmgr.TCP, ap("127.0.0.1:50051")); err == nil {
+		t.Error("127.0.0.0/8 allowed sockd's own port")
+	}
+	if err := own.Check(sockmgr.OpConnect, "a", sockmgr.TCP, ap("127.0.0.2:50051")); err != nil {
+		t.Errorf("a rule listing sockd's own port: %v", err)
+	}
 	named := &Policy{Connect: MustParseRules("169.254.169.254:80", "192.0.2.0/24:123")}
 	if err := named.Check(sockmgr.OpConnect, "a", sockmgr.TCP, ap("169.254.169.254:80")); err != nil {
 		t.Errorf("a rule naming the metadata address: %v", err)

@@ -44,8 +44,11 @@ func (r Rule) names(special netip.Prefix) bool {
 	return r.Prefix.Bits() >= special.Bits() && special.Contains(r.Prefix.Addr())
 }
 
-// namesPort reports whether the rule lists ports and the port is among them.
-func (r Rule) namesPort(port uint16) bool { return len(r.Ports) > 0 && r.allowsPort(port) }
+// namesPort reports whether the rule lists the port itself (a range that
+// merely contains it does not name it).
+func (r Rule) namesPort(port uint16) bool {
+	return slices.Contains(r.Ports, PortRange{port, port})
+}
 
 // ParseRule parses "CIDR", "CIDR:PORTS" or "[IPv6-CIDR]:PORTS", where a bare
 // address stands for itself (/32 or /128) and PORTS is "*", or a
