@@ -260,18 +260,39 @@ func TestOwnership(t *testing.T) {
 	id := l.GetId()
 	short := durationpb.New(100 * time.Millisecond)
 	calls := map[string]func() error{
-		"GetSocket":   func() error { _, err := api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id}); return err },
-		"Bind":        func() error { _, err := api.Bind(ctx, &sockdv1.BindRequest{Id: id, Address: "127.0.0.1:0"}); return err },
-		"Listen":      func() error { _, err := api.Listen(ctx, &sockdv1.ListenRequest{Id: id}); return err },
-		"Accept":      func() error { _, err := api.Accept(ctx, &sockdv1.AcceptRequest{Id: id, Timeout: short}); return err },
-		"Connect":     func() error { _, err := api.Connect(ctx, &sockdv1.ConnectRequest{Id: id, Address: l.GetLocalAddress()}); return err },
-		"Send":        func() error { _, err := api.Send(ctx, &sockdv1.SendRequest{Id: id}); return err },
-		"Recv":        func() error { _, err := api.Recv(ctx, &sockdv1.RecvRequest{Id: id, MaxBytes: 1, Timeout: short}); return err },
-		"SendTo":      func() error { _, err := api.SendTo(ctx, &sockdv1.SendToRequest{Id: u.GetId(), Address: u.GetLocalAddress()}); return err },
-		"RecvFrom":    func() error { _, err := api.RecvFrom(ctx, &sockdv1.RecvFromRequest{Id: u.GetId(), MaxBytes: 1, Timeout: short}); return err },
-		"Shutdown":    func() error { _, err := api.Shutdown(ctx, &sockdv1.ShutdownRequest{Id: id, How: 3}); return err },
-		"SetOption":   func() error { _, err := api.SetOption(ctx, &sockdv1.SetOptionRequest{Id: id, Option: "SO_KEEPALIVE", Value: 1}); return err },
-		"GetOption":   func() error { _, err := api.GetOption(ctx, &sockdv1.GetOptionRequest{Id: id, Option: "SO_RCVBUF"}); return err },
+		"GetSocket": func() error { _, err := api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id}); return err },
+		"Bind": func() error {
+			_, err := api.Bind(ctx, &sockdv1.BindRequest{Id: id, Address: "127.0.0.1:0"})
+			return err
+		},
+		"Listen": func() error { _, err := api.Listen(ctx, &sockdv1.ListenRequest{Id: id}); return err },
+		"Accept": func() error { _, err := api.Accept(ctx, &sockdv1.AcceptRequest{Id: id, Timeout: short}); return err },
+		"Connect": func() error {
+			_, err := api.Connect(ctx, &sockdv1.ConnectRequest{Id: id, Address: l.GetLocalAddress()})
+			return err
+		},
+		"Send": func() error { _, err := api.Send(ctx, &sockdv1.SendRequest{Id: id}); return err },
+		"Recv": func() error {
+			_, err := api.Recv(ctx, &sockdv1.RecvRequest{Id: id, MaxBytes: 1, Timeout: short})
+			return err
+		},
+		"SendTo": func() error {
+			_, err := api.SendTo(ctx, &sockdv1.SendToRequest{Id: u.GetId(), Address: u.GetLocalAddress()})
+			return err
+		},
+		"RecvFrom": func() error {
+			_, err := api.RecvFrom(ctx, &sockdv1.RecvFromRequest{Id: u.GetId(), MaxBytes: 1, Timeout: short})
+			return err
+		},
+		"Shutdown": func() error { _, err := api.Shutdown(ctx, &sockdv1.ShutdownRequest{Id: id, How: 3}); return err },
+		"SetOption": func() error {
+			_, err := api.SetOption(ctx, &sockdv1.SetOptionRequest{Id: id, Option: "SO_KEEPALIVE", Value: 1})
+			return err
+		},
+		"GetOption": func() error {
+			_, err := api.GetOption(ctx, &sockdv1.GetOptionRequest{Id: id, Option: "SO_RCVBUF"})
+			return err
+		},
 		"SetTimeout":  func() error { _, err := api.SetTimeout(ctx, &sockdv1.SetTimeoutRequest{Id: id}); return err },
 		"CloseSocket": func() error { _, err := api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: id}); return err },
 		"by name":     func() error { _, err := api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: "shared-name"}); return err },
@@ -284,7 +305,10 @@ func TestOwnership(t *testing.T) {
 			_, err = s.Recv()
 			return err
 		},
-		"RevokeLease": func() error { _, err := api.RevokeLease(ctx, &sockdv1.RevokeLeaseRequest{Id: lease.GetId()}); return err },
+		"RevokeLease": func() error {
+			_, err := api.RevokeLease(ctx, &sockdv1.RevokeLeaseRequest{Id: lease.GetId()})
+			return err
+		},
 		"KeepAliveLease": func() error {
 			s, err := api.KeepAliveLease(ctx, &sockdv1.KeepAliveLeaseRequest{Id: lease.GetId()})
 			if err != nil {
