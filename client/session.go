@@ -10,8 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
+	"github.com/sockd/sockd/codec"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -49,7 +51,7 @@ type session struct {
 // attach opens an Attach stream on a socket and starts its pump and writer.
 func (c *Client) attach(ctx context.Context, id string) (*session, error) {
 	sctx, cancel := context.WithCancel(context.Background())
-	stream, err := c.api.Attach(sctx)
+	stream, err := c.api.Attach(sctx, grpc.ForceCodecV2(codec.New()))
 	if err != nil {
 		cancel()
 		return nil, FromError(err)

@@ -92,8 +92,9 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_AttachServer, sock *sockmgr.Socket, closed *atomic.Bool) error {
 	var lastAddr string
 	var lastTarget netip.AddrPort
+	req := &sockdv1.AttachRequest{} // reused: the codec decodes into its buffer
 	for {
-		req, err := stream.Recv()
+		err := stream.RecvMsg(req)
 		if err == io.EOF {
 			if sock.Protocol() == sockmgr.TCP {
 				if err := sock.Shutdown(sockmgr.ShutWrite); err != nil {
@@ -158,6 +159,9 @@ func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_Atta
 // an error, or the end of ctx.
 func (s *Server) attachOut(ctx context.Context, stream sockdv1.SocketService_AttachServer, sock *sockmgr.Socket) error {
 	size := min(attachReadSize, s.cfg.MaxBytesPerCall)
+	buf := make([]byte, size) // reused: the codec copies out of it while sending
+	data := &sockdv1.AttachResponse_Data{}
+	resp := &sockdv1.AttachResponse{Msg: data}
 	for {
 		if sock.Protocol() == sockmgr.UDP {
 			r, err := sock.RecvFrom(ctx, sockmgr.RecvOptions{MaxBytes: 65535, Timeout: &blocking})
@@ -173,14 +177,15 @@ func (s *Server) attachOut(ctx context.Context, stream sockdv1.SocketService_Att
 			}
 			continue
 		}
-		r, err := sock.Recv(ctx, sockmgr.RecvOptions{MaxBytes: size, Timeout: &blocking})
+		r, err := sock.Recv(ctx, sockmgr.RecvOptions{MaxBytes: size, Timeout: &blocking, Buf: buf})
 		if err != nil {
 			return toStatus(ctx, err)
 		}
 		if r.EOF {
 			return nil
 		}
-		if err := stream.Send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Data{Data: r.Data}}); err != nil {
+		data.Data = r.Data
+		if err := stream.Send(resp); err != nil {
 			return err
 		}
 	}

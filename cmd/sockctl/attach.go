@@ -5,8 +5,10 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/sockd/sockd/client"
+	"github.com/sockd/sockd/codec"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -39,7 +41,7 @@ connected peer or to --to; received datagrams are written out as they come.`,
 			if err != nil {
 				return interrupted(cmd, err)
 			}
-			stream, err := c.API().Attach(ctx)
+			stream, err := c.API().Attach(ctx, grpc.ForceCodecV2(codec.New()))
 			if err != nil {
 				return interrupted(cmd, client.FromError(err))
 			}
@@ -73,9 +75,10 @@ connected peer or to --to; received datagrams are written out as they come.`,
 					}
 				}
 			}()
-			// socket → stdout, until the peer closes.
+			// socket → stdout, until the peer closes; one message, reused.
+			m := &sockdv1.AttachResponse{}
 			for {
-				m, err := stream.Recv()
+				err := stream.RecvMsg(m)
 				if err == io.EOF {
 					return nil
 				}

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/sockd/sockd/codec"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/service"
 	"github.com/sockd/sockd/sockmgr"
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// refuses them itself.
 	msgLimit := 2*cfg.maxCallBytes + 64<<10
 	serverOpts := []grpc.ServerOption{
+		// Protobuf on the wire; the Attach byte path skips protobuf's copies.
+		grpc.ForceServerCodecV2(codec.New()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(msgLimit),

@@ -1,0 +1,148 @@
+// Package codec is the gRPC codec of the Attach data path: wire-identical to
+// protobuf, but an AttachRequest or AttachResponse that carries only bytes is
+// encoded by writing its three-to-six-byte header and copying the bytes once
+// into a pooled buffer, and decoded by copying them once into the buffer of
+// the message it is decoded into (so a receiver that reuses its message
+// allocates nothing). Every other message goes to the standard protobuf
+// codec.
+//
+// It is used per call (grpc.ForceCodecV2) by the client, and per server
+// (grpc.ForceServerCodecV2) by sockd; it registers nothing globally. It
+// imports only gen and gRPC.
+package codec
+
+import (
+	"encoding/binary"
+
+	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/proto" // the fallback, registered by import
+	"google.golang.org/grpc/mem"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+)
+
+// Name is the content-subtype: the same as protobuf's, since the bytes on the
+// wire are the same.
+const Name = "proto"
+
+// Codec implements encoding.CodecV2.
+type Codec struct {
+	fallback encoding.CodecV2
+}
+
+var _ encoding.CodecV2 = Codec{}
+
+// New returns the codec.
+func New() Codec {
+	return Codec{fallback: encoding.GetCodecV2(Name)}
+}
+
+func (Codec) Name() string { return Name }
+
+// dataTag is the protobuf key of the `bytes data = 2` field of both
+// AttachRequest and AttachResponse: field 2, wire type 2 (length-delimited).
+const dataTag = 2<<3 | 2
+
+// Marshal implements encoding.CodecV2.
+func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
+	var data []byte
+	switch m := v.(type) {
+	case *sockdv1.AttachRequest:
+		d, ok := m.GetMsg().(*sockdv1.AttachRequest_Data)
+		if !ok {
+			return c.fallback.Marshal(v)
+		}
+		data = d.Data
+	case *sockdv1.AttachResponse:
+		d, ok := m.GetMsg().(*sockdv1.AttachResponse_Data)
+		if !ok {
+			return c.fallback.Marshal(v)
+		}
+		data = d.Data
+	default:
+		return c.fallback.Marshal(v)
+	}
+	// A set oneof is always encoded, even when empty: tag, length, bytes.
+	var hdr [1 + binary.MaxVarintLen64]byte
+	hdr[0] = dataTag
+	n := 1 + binary.PutUvarint(hdr[1:], uint64(len(data)))
+	buf := buffers.Get(n + len(data))
+	copy(*buf, hdr[:n])
+	copy((*buf)[n:], data)
+	return mem.BufferSlice{mem.NewBuffer(buf, buffers)}, nil
+}
+
+// Unmarshal implements encoding.CodecV2.
+func (c Codec) Unmarshal(wire mem.BufferSlice, v any) error {
+	switch m := v.(type) {
+	case *sockdv1.AttachRequest:
+		d, ok := m.GetMsg().(*sockdv1.AttachRequest_Data)
+		if !ok {
+			d = &sockdv1.AttachRequest_Data{}
+		}
+		if data, ok := decodeData(wire, d.Data); ok {
+			d.Data = data
+			m.Msg = d // reusing the oneof wrapper: nothing allocated
+			return nil
+		}
+	case *sockdv1.AttachResponse:
+		d, ok := m.GetMsg().(*sockdv1.AttachResponse_Data)
+		if !ok {
+			d = &sockdv1.AttachResponse_Data{}
+		}
+		if data, ok := decodeData(wire, d.Data); ok {
+			d.Data = data
+			m.Msg = d
+			return nil
+		}
+	}
+	if msg, ok := v.(interface{ Reset() }); ok {
+		msg.Reset()
+	}
+	return c.fallback.Unmarshal(wire, v)
+}
+
+// decodeData reads a message that is exactly one `bytes data = 2` field,
+// copying the bytes into into's capacity (or a new slice if it is too
+// small). It reports false for anything else, which the protobuf codec then
+// decodes.
+func decodeData(wire mem.BufferSlice, into []byte) ([]byte, bool) {
+	total := wire.Len()
+	if total < 2 {
+		return nil, false
+	}
+	// The header: the tag and a varint length, possibly across buffers.
+	var head [1 + binary.MaxVarintLen64]byte
+	hn := 0
+	for _, b := range wire {
+		hn += copy(head[hn:], b.ReadOnlyData())
+		if hn == len(head) {
+			break
+		}
+	}
+	if head[0] != dataTag {
+		return nil, false
+	}
+	length, vn := binary.Uvarint(head[1:hn])
+	skip := 1 + vn
+	if vn <= 0 || uint64(total-skip) != length {
+		return nil, false
+	}
+	out := into[:0]
+	if cap(out) < int(length) {
+		out = make([]byte, length)
+	} else {
+		out = out[:length]
+	}
+	got := 0
+	for _, b := range wire {
+		bs := b.ReadOnlyData()
+		if skip >= len(bs) {
+			skip -= len(bs)
+			continue
+		}
+		got += copy(out[got:], bs[skip:])
+		skip = 0
+	}
+	return out, true
+}
