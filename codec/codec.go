@@ -75,6 +75,8 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 // Unmarshal implements encoding.CodecV2.
 func (c Codec) Unmarshal(wire mem.BufferSlice, v any) error {
 	switch m := v.(type) {
+	case *AttachIn:
+		return c.unmarshalAttachIn(wire, m)
 	case *sockdv1.AttachRequest:
 		d, ok := m.GetMsg().(*sockdv1.AttachRequest_Data)
 		if !ok {
@@ -107,25 +109,8 @@ func (c Codec) Unmarshal(wire mem.BufferSlice, v any) error {
 // small). It reports false for anything else, which the protobuf codec then
 // decodes.
 func decodeData(wire mem.BufferSlice, into []byte) ([]byte, bool) {
-	total := wire.Len()
-	if total < 2 {
-		return nil, false
-	}
-	// The header: the tag and a varint length, possibly across buffers.
-	var head [1 + binary.MaxVarintLen64]byte
-	hn := 0
-	for _, b := range wire {
-		hn += copy(head[hn:], b.ReadOnlyData())
-		if hn == len(head) {
-			break
-		}
-	}
-	if head[0] != dataTag {
-		return nil, false
-	}
-	length, vn := binary.Uvarint(head[1:hn])
-	skip := 1 + vn
-	if vn <= 0 || uint64(total-skip) != length {
+	skip, length, ok := dataHeader(wire)
+	if !ok {
 		return nil, false
 	}
 	out := into[:0]
@@ -145,4 +130,60 @@ func decodeData(wire mem.BufferSlice, into []byte) ([]byte, bool) {
 		skip = 0
 	}
 	return out, true
+}
+
+// AttachIn receives an AttachRequest without copying its bytes: for a data
+// message, Data holds views of gRPC's receive buffers (the caller must Free
+// them when done) and IsData is true; any other message is decoded into Msg.
+// Use it with stream.RecvMsg on the server side of Attach.
+type AttachIn struct {
+	IsData bool
+	Data   mem.BufferSlice
+	Msg    sockdv1.AttachRequest
+}
+
+func (c Codec) unmarshalAttachIn(wire mem.BufferSlice, in *AttachIn) error {
+	in.IsData, in.Data = false, in.Data[:0]
+	if skip, length, ok := dataHeader(wire); ok {
+		in.IsData = true
+		end := skip + int(length)
+		off := 0
+		for _, b := range wire {
+			n := b.Len()
+			lo, hi := max(skip, off), min(end, off+n)
+			if lo < hi {
+				in.Data = append(in.Data, b.Slice(lo-off, hi-off)) // a counted reference
+			}
+			off += n
+		}
+		return nil
+	}
+	in.Msg.Reset()
+	return c.fallback.Unmarshal(wire, &in.Msg)
+}
+
+// dataHeader parses the header of a message that is exactly one `bytes data
+// = 2` field: where the bytes start, and how many there are.
+func dataHeader(wire mem.BufferSlice) (skip int, length uint64, ok bool) {
+	total := wire.Len()
+	if total < 2 {
+		return 0, 0, false
+	}
+	var head [1 + binary.MaxVarintLen64]byte
+	hn := 0
+	for _, b := range wire {
+		hn += copy(head[hn:], b.ReadOnlyData())
+		if hn == len(head) {
+			break
+		}
+	}
+	if head[0] != dataTag {
+		return 0, 0, false
+	}
+	length, vn := binary.Uvarint(head[1:hn])
+	skip = 1 + vn
+	if vn <= 0 || uint64(total-skip) != length {
+		return 0, 0, false
+	}
+	return skip, length, true
 }

@@ -111,3 +111,30 @@ func BenchmarkUnmarshal64KReused(b *testing.B) {
 		_ = c.Unmarshal(slice, m)
 	}
 }
+
+// AttachIn takes views of the receive buffers for data messages, and decodes
+// anything else into Msg.
+func TestAttachInViews(t *testing.T) {
+	c := New()
+	payload := bytes.Repeat([]byte("zero copy "), 3000)
+	wire, _ := proto.Marshal(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Data{Data: payload}})
+	var in AttachIn
+	if err := c.Unmarshal(split(wire), &in); err != nil {
+		t.Fatal(err)
+	}
+	if !in.IsData || !bytes.Equal(in.Data.Materialize(), payload) {
+		t.Fatalf("data message: IsData=%v, %d bytes", in.IsData, in.Data.Len())
+	}
+	in.Data.Free()
+	wire, _ = proto.Marshal(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Close{Close: true}})
+	if err := c.Unmarshal(split(wire), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.IsData || !in.Msg.GetClose() {
+		t.Fatalf("close message: %+v", &in.Msg)
+	}
+	wire, _ = proto.Marshal(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Data{}})
+	if err := c.Unmarshal(split(wire), &in); err != nil || !in.IsData || in.Data.Len() != 0 {
+		t.Fatalf("empty data message: %v %v", in.IsData, err)
+	}
+}

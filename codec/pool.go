@@ -3,6 +3,8 @@ package codec
 import (
 	"math/bits"
 	"sync"
+
+	"google.golang.org/grpc/mem"
 )
 
 // pool is a buffer pool of power-of-two size classes from 512 B to 8 MiB.
@@ -47,3 +49,9 @@ func (p *pool) Put(b *[]byte) {
 	}
 	p.classes[c-minClass].Put(b)
 }
+
+// BufferPool is the codec's pool as a mem.BufferPool, for gRPC's transport
+// (experimental.BufferPool, experimental.WithBufferPool): the transport reads
+// every frame fully into the buffers it gets, so they need no zeroing, which
+// gRPC's default pool spends much of a fast stream's time on.
+func BufferPool() mem.BufferPool { return buffers }

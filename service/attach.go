@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sockd/sockd/codec"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/sockmgr"
 )
@@ -18,6 +19,10 @@ import (
 // attachReadSize is how much one Attach message carries at most from the
 // socket to the client.
 const attachReadSize = 64 << 10
+
+// coalesceLimit is how many bytes of an Attach stream collect while the
+// previous ones are being written to the socket.
+const coalesceLimit = 256 << 10
 
 var blocking = sockmgr.Blocking
 
@@ -92,10 +97,26 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_AttachServer, sock *sockmgr.Socket, closed *atomic.Bool) error {
 	var lastAddr string
 	var lastTarget netip.AddrPort
-	req := &sockdv1.AttachRequest{} // reused: the codec decodes into its buffer
+	// TCP bytes go through a coalescer, which writes while the next messages
+	// arrive; anything else waits until the bytes before it are written.
+	var co *coalescer
+	if sock.Protocol() == sockmgr.TCP {
+		co = newCoalescer(ctx, sock, coalesceLimit)
+		defer co.close()
+	}
+	barrier := func() error {
+		if co == nil {
+			return nil
+		}
+		return co.flush()
+	}
+	var in codec.AttachIn // reused; data messages arrive as views of gRPC's buffers
 	for {
-		err := stream.RecvMsg(req)
+		err := stream.RecvMsg(&in)
 		if err == io.EOF {
+			if err := barrier(); err != nil {
+				return err
+			}
 			if sock.Protocol() == sockmgr.TCP {
 				if err := sock.Shutdown(sockmgr.ShutWrite); err != nil {
 					return toStatus(ctx, err)
@@ -106,14 +127,28 @@ func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_Atta
 		if err != nil {
 			return err
 		}
-		switch msg := req.GetMsg().(type) {
-		case *sockdv1.AttachRequest_Data:
-			if len(msg.Data) > s.cfg.MaxBytesPerCall {
-				return limitExceeded("max bytes per call", s.cfg.MaxBytesPerCall, len(msg.Data))
+		if in.IsData {
+			if n := in.Data.Len(); n > s.cfg.MaxBytesPerCall {
+				in.Data.Free()
+				return limitExceeded("max bytes per call", s.cfg.MaxBytesPerCall, n)
 			}
-			if _, err := sock.Send(ctx, msg.Data, sockmgr.SendOptions{All: true, Timeout: &blocking}); err != nil {
+			if co != nil {
+				if err := co.add(in.Data); err != nil {
+					return err
+				}
+				continue
+			}
+			data := in.Data.Materialize() // one datagram: a copy is fine
+			in.Data.Free()
+			if _, err := sock.Send(ctx, data, sockmgr.SendOptions{All: true, Timeout: &blocking}); err != nil {
 				return toStatus(ctx, err)
 			}
+			continue
+		}
+		if err := barrier(); err != nil {
+			return err
+		}
+		switch msg := in.Msg.GetMsg().(type) {
 		case *sockdv1.AttachRequest_Datagram:
 			d := msg.Datagram
 			if len(d.GetData()) > s.cfg.MaxBytesPerCall {

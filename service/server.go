@@ -6,6 +6,11 @@ import (
 	"encoding/base64"
 	"strings"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
+
+	"github.com/sockd/sockd/codec"
+
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/sockmgr"
 )
@@ -32,6 +37,16 @@ var _ sockdv1.SocketServiceServer = (*Server)(nil)
 func New(m *sockmgr.Manager, cfg Config) *Server {
 	cfg.MaxBytesPerCall = cmp.Or(cfg.MaxBytesPerCall, DefaultMaxBytesPerCall)
 	return &Server{m: m, cfg: cfg}
+}
+
+// ServerOptions are the gRPC server options the service needs: its codec,
+// which receives Attach bytes without copying them (codec.AttachIn), and the
+// codec's buffer pool for the transport.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(codec.New()),
+		experimental.BufferPool(codec.BufferPool()),
+	}
 }
 
 // Manager returns the registry the service drives.

@@ -35,7 +35,7 @@ func newClient(t *testing.T, impl func(*service.Server) sockdv1.SocketServiceSer
 	svc := service.New(mgr, service.Config{MaxBytesPerCall: 1 << 20})
 	done := make(chan struct{})
 	unary, stream := service.Interceptors(service.InterceptorConfig{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), StreamsDone: done})
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...), grpc.MaxRecvMsgSize(4<<20))
+	srv := grpc.NewServer(append(service.ServerOptions(), grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...), grpc.MaxRecvMsgSize(4<<20))...)
 	var registered sockdv1.SocketServiceServer = svc
 	if impl != nil {
 		registered = impl(svc)

@@ -151,9 +151,19 @@ type sendState struct {
 	all  bool          // keep going until all is sent (sendall)
 	sent int
 	err  error
+
+	// A vectored send (SendBuffers): the buffers, where it stands in them,
+	// and the iovec array, kept between calls.
+	vec      [][]byte
+	vecTotal int
+	bi, off  int
+	iov      []unix.Iovec
 }
 
 func (st *sendState) attempt(fd int) bool {
+	if st.vec != nil {
+		return st.attemptVec(fd)
+	}
 	for {
 		var n int
 		var err error
@@ -182,6 +192,83 @@ func (st *sendState) attempt(fd int) bool {
 			return true
 		}
 	}
+}
+
+// SendBuffers sends the buffers, in order, on a connected TCP socket as one
+// stream of bytes, with as few writev(2)s as the kernel allows: all of them,
+// as sendall. It returns how many bytes were sent, also on error.
+func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOptions) (int, error) {
+	if st, _, _ := s.snapshotState(); st != StateConnected || s.proto != TCP {
+		return 0, opErr("send", s.id, "", unix.ENOTCONN)
+	}
+	t, err := s.takeTurn(ctx, dirWrite, s.effectiveTimeout(opts.Timeout))
+	if err != nil {
+		return 0, s.fail("send", "", err)
+	}
+	st := &s.sendSt
+	iov := st.iov
+	*st = sendState{vec: bufs, all: true, iov: iov}
+	for _, b := range bufs {
+		st.vecTotal += len(b)
+	}
+	if st.vecTotal > 0 {
+		err = t.wait(s.sendAttempt)
+	}
+	sent, sendErr := st.sent, st.err
+	*st = sendState{iov: st.iov[:0]} // keep the iovec array, not the caller's buffers
+	t.release()
+	if sent > 0 {
+		s.bytesSent.Add(uint64(sent))
+		s.touch()
+	}
+	if err == nil {
+		err = sendErr
+	}
+	return sent, s.fail("send", "", err)
+}
+
+// maxIovecs is IOV_MAX on Linux.
+const maxIovecs = 1024
+
+func (st *sendState) attemptVec(fd int) bool {
+	for st.sent < st.vecTotal {
+		st.iov = st.iov[:0]
+		for i, off := st.bi, st.off; i < len(st.vec) && len(st.iov) < maxIovecs; i, off = i+1, 0 {
+			if b := st.vec[i][off:]; len(b) > 0 {
+				var v unix.Iovec
+				v.Base = &b[0]
+				v.SetLen(len(b))
+				st.iov = append(st.iov, v)
+			}
+		}
+		n, err := sendIovecs(fd, st.iov)
+		switch err {
+		case nil:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			st.err = err
+			return false
+		default:
+			st.err = err
+			return true
+		}
+		st.err = nil
+		st.sent += n
+		for n > 0 { // advance past what went out
+			left := len(st.vec[st.bi]) - st.off
+			if n < left {
+				st.off += n
+				break
+			}
+			n -= left
+			st.bi, st.off = st.bi+1, 0
+		}
+		for st.bi < len(st.vec) && st.off == len(st.vec[st.bi]) {
+			st.bi, st.off = st.bi+1, 0
+		}
+	}
+	return true
 }
 
 // Recv receives from a connected TCP socket (returning as soon as any data is

@@ -482,3 +482,39 @@ func ssOutput(t *testing.T, args ...string) string {
 	}
 	return string(out)
 }
+
+// SendBuffers sends many buffers as one stream, in order, even when the
+// kernel takes them in pieces.
+func TestSendBuffersInOrder(t *testing.T) {
+	m := newManager(t, sockmgr.Config{})
+	c, s := connectedPair(t, m)
+	must[int](t)(c.SetOption("SO_SNDBUF", 4096))
+	var bufs [][]byte
+	var want []byte
+	for i := range 3000 { // more than IOV_MAX buffers, several MiB
+		b := []byte(strings.Repeat(strconv.Itoa(i%10), 1+i%2000))
+		bufs = append(bufs, b)
+		want = append(want, b...)
+	}
+	bufs = append(bufs, nil, []byte{}) // empty ones are fine
+	done := make(chan error, 1)
+	go func() {
+		n, err := c.SendBuffers(ctxT(t), bufs, sockmgr.SendOptions{})
+		if err == nil && n != len(want) {
+			err = errors.New("short SendBuffers: " + strconv.Itoa(n))
+		}
+		done <- err
+	}()
+	got := make([]byte, 0, len(want))
+	for len(got) < len(want) {
+		r := must[sockmgr.RecvResult](t)(s.Recv(ctxT(t), sockmgr.RecvOptions{MaxBytes: 1 << 20, Timeout: dur(10 * time.Second)}))
+		got = append(got, r.Data...)
+	}
+	check(t, <-done)
+	if string(got) != string(want) {
+		t.Fatal("the stream differs from the buffers sent")
+	}
+	if c.Info().Counters.BytesSent != uint64(len(want)) {
+		t.Fatalf("counter %d", c.Info().Counters.BytesSent)
+	}
+}

@@ -33,3 +33,19 @@ func recvStream(fd int, p []byte, flags int) (int, error) {
 	}
 	return int(n), nil
 }
+
+// sendIovecs is sendmsg(2) of an iovec array with MSG_NOSIGNAL (writev that
+// yields EPIPE rather than SIGPIPE).
+func sendIovecs(fd int, iov []unix.Iovec) (int, error) {
+	if len(iov) == 0 {
+		return 0, nil
+	}
+	var msg unix.Msghdr
+	msg.Iov = &iov[0]
+	msg.SetIovlen(len(iov))
+	n, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}

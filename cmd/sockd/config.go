@@ -25,6 +25,7 @@ type config struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	insecure        bool
+	pprof           bool
 
 	// security
 	tokenFile   string
@@ -84,6 +85,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 2*time.Second, "on SIGTERM, how long in-flight calls may finish before the sockets are closed under them")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow listening on a non-loopback address without TLS and authentication")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the HTTP address (for measuring; keep it off on a network)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "bearer tokens, one \"TOKEN PRINCIPAL\" per line; callers must present one")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve gRPC and HTTP over TLS with this certificate (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "the TLS certificate's key (PEM)")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/http/pprof"
 	"net/textproto"
 	"net/url"
 	"strings"
@@ -28,7 +29,7 @@ var forwardedHeaders = map[string]string{
 // newHTTPHandler serves the REST gateway (through conn, a real gRPC client
 // connection to this daemon, so REST passes the same interceptors as gRPC),
 // the OpenAPI document and the health check.
-func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, healthy func() bool) (http.Handler, error) {
+func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, healthy func() bool, profiling bool) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{},
@@ -72,6 +73,11 @@ func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, healthy func() b
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("sockd: REST API under /v1/ (see /openapi.json), health at /healthz\n"))

@@ -24,7 +24,6 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
-	"github.com/sockd/sockd/codec"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/service"
 	"github.com/sockd/sockd/sockmgr"
@@ -93,18 +92,21 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// answers with a LIMIT_EXCEEDED naming the limit; beyond that gRPC
 	// refuses them itself.
 	msgLimit := 2*cfg.maxCallBytes + 64<<10
-	serverOpts := []grpc.ServerOption{
-		// Protobuf on the wire; the Attach byte path skips protobuf's copies.
-		grpc.ForceServerCodecV2(codec.New()),
+	// Protobuf on the wire; the Attach byte path skips protobuf's copies.
+	serverOpts := append(service.ServerOptions(),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(msgLimit),
 		grpc.MaxConcurrentStreams(uint32(cfg.maxStreams)),
+		grpc.InitialWindowSize(transportWindow),
+		grpc.InitialConnWindowSize(transportWindow),
+		grpc.WriteBufferSize(transportBuffer),
+		grpc.ReadBufferSize(transportBuffer),
 		// Find dead clients (and so end their keep-alive streams and
 		// leases), and refuse clients that ping too often.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	}
+	)
 	grpcSrv := grpc.NewServer(serverOpts...)
 	// The network listener gets TLS; the gateway's in-process one does not
 	// need it (it never leaves the process).
@@ -144,7 +146,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer conn.Close()
-		handler, err := newHTTPHandler(ctx, conn, healthy.Load)
+		handler, err := newHTTPHandler(ctx, conn, healthy.Load, cfg.pprof)
 		if tlsCfg != nil {
 			httpLis = tls.NewListener(httpLis, tlsCfg)
 		}
@@ -217,6 +219,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("stopped")
 	return nil
 }
+
+// Transport settings, chosen by measurement (docs/benchmarks.md): static
+// 16 MiB flow-control windows instead of the BDP estimate, and larger
+// read/write buffers, let one Attach stream go several times faster.
+const (
+	transportWindow = 16 << 20
+	transportBuffer = 256 << 10
+)
 
 // uniqueServers lists the gRPC servers: one, or two when the network one has
 // TLS and the in-process one does not.

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+)
+
+// controlCases: the set-up calls a harness makes — create+bind+listen in one
+// call, connect+accept, close — against the health Check, 8 callers each.
+func controlCases(ctx context.Context, e *env) ([]result, error) {
+	const callers = 8
+	checkRate, _, err := e.calls(ctx, callers, e.check)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var listeners []*sockdv1.Socket
+	createRate, _, err := e.calls(ctx, callers, func(ctx context.Context, _ int) error {
+		s, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{BindAddress: "127.0.0.1:0", Listen: true})
+		if err == nil {
+			mu.Lock()
+			listeners = append(listeners, s)
+			mu.Unlock()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// connect+accept: two calls per connection, counted as calls.
+	var next atomic.Int64
+	var conns []string
+	pairRate, _, err := e.calls(ctx, callers, func(ctx context.Context, _ int) error {
+		l := listeners[int(next.Add(1)-1)%len(listeners)]
+		c, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: l.GetLocalAddress()})
+		if err != nil {
+			return err
+		}
+		a, err := e.api.Accept(ctx, &sockdv1.AcceptRequest{Id: l.GetId()})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		conns = append(conns, c.GetId(), a.GetId())
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var all []string
+	for _, l := range listeners {
+		all = append(all, l.GetId())
+	}
+	all = append(all, conns...)
+	var idx atomic.Int64
+	closeRate, _, err := e.calls(ctx, callers, func(ctx context.Context, _ int) error {
+		i := int(idx.Add(1) - 1)
+		if i >= len(all) {
+			// Out of sockets to close: make one to keep the callers busy.
+			s, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{})
+			if err != nil {
+				return err
+			}
+			_, err = e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: s.GetId()})
+			return err
+		}
+		_, err := e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: all[i]})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Whatever the close phase did not reach.
+	for i := int(idx.Load()); i < len(all); i++ {
+		e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: all[i]})
+	}
+	pairCalls := pairRate * 2
+	return []result{
+		{Case: "control-create-bind-listen", Unit: "ops/s", Sockd: createRate, Baseline: checkRate, Against: "health Check (8 callers)", Ratio: createRate / checkRate, Target: ">= 0.7"},
+		{Case: "control-connect-accept", Unit: "ops/s", Sockd: pairCalls, Baseline: checkRate, Against: "health Check (8 callers)", Ratio: pairCalls / checkRate, Target: ">= 0.7", Note: "calls per second (2 per connection)"},
+		{Case: "control-close", Unit: "ops/s", Sockd: closeRate, Baseline: checkRate, Against: "health Check (8 callers)", Ratio: closeRate / checkRate, Target: ">= 0.7"},
+	}, nil
+}

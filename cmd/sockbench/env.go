@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/sockd/sockd/codec"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+)
+
+// env is what every case runs against: a real sockd, and a bare gRPC sink
+// in a process of its own (the baseline of the Attach cases).
+type env struct {
+	o options
+
+	sockd     *exec.Cmd
+	sockdAddr string
+	conn      *grpc.ClientConn
+	api       sockdv1.SocketServiceClient
+	health    healthpb.HealthClient
+
+	pprofAddr string
+
+	sink     *exec.Cmd
+	sinkAddr string
+	sinkConn *grpc.ClientConn
+	sinkAPI  sockdv1.SocketServiceClient
+}
+
+// clientOptions are the same for sockd and the bare sink.
+var clientOptions = []grpc.DialOption{
+	grpc.WithTransportCredentials(insecure.NewCredentials()),
+	grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)),
+	grpc.WithInitialWindowSize(16 << 20),
+	grpc.WithInitialConnWindowSize(16 << 20),
+	grpc.WithWriteBufferSize(256 << 10),
+	grpc.WithReadBufferSize(256 << 10),
+	experimental.WithBufferPool(codec.BufferPool()),
+}
+
+func newEnv(ctx context.Context, o options) (*env, error) {
+	e := &env{o: o}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	e.sockdAddr = "127.0.0.1:" + port
+	// Measured as an operator would run it, minus what would skew the
+	// comparison: no per-call info logs (the Check baseline would pay them
+	// too, but they are I/O), no rate limit, room for the idle case.
+	httpAddr := ""
+	if o.profile != "" {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		httpAddr = "127.0.0.1:" + p
+		e.pprofAddr = httpAddr
+	}
+	e.sockd = exec.Command(o.sockd, "--grpc-addr", e.sockdAddr, "--http-addr", httpAddr, "--log-level", "warn", "--pprof",
+		"--rate", "0", "--max-sockets", "30000", "--max-sockets-per-principal", "30000", "--idle-timeout", "0")
+	e.sockd.Stderr = os.Stderr
+	if err := e.sockd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w (build it with: go build -o bin/ ./cmd/sockd)", o.sockd, err)
+	}
+	if e.conn, err = grpc.NewClient(e.sockdAddr, clientOptions...); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.api = sockdv1.NewSocketServiceClient(e.conn)
+	e.health = healthpb.NewHealthClient(e.conn)
+	if err := waitServing(ctx, e.health); err != nil {
+		e.close()
+		return nil, fmt.Errorf("sockd did not come up: %w", err)
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.sink = exec.Command(self, "-serve-sink")
+	e.sink.Stderr = os.Stderr
+	out, err := e.sink.StdoutPipe()
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	if err := e.sink.Start(); err != nil {
+		e.close()
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("bare sink: %w", err)
+	}
+	e.sinkAddr = strings.TrimSpace(line)
+	if e.sinkConn, err = grpc.NewClient(e.sinkAddr, clientOptions...); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.sinkAPI = sockdv1.NewSocketServiceClient(e.sinkConn)
+	return e, nil
+}
+
+func (e *env) close() {
+	for _, c := range []*grpc.ClientConn{e.conn, e.sinkConn} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	for _, p := range []*exec.Cmd{e.sockd, e.sink} {
+		if p != nil && p.Process != nil {
+			p.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { p.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				p.Process.Kill()
+			}
+		}
+	}
+}
+
+func waitServing(ctx context.Context, h healthpb.HealthClient) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		r, err := h.Check(cctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// rss is a process's resident memory in bytes.
+func rss(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, err := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+// startProfile records sockd's CPU profile for the first seconds of the
+// run (through its /debug/pprof/profile); stop waits for it to be written.
+func (e *env) startProfile(path string, seconds int) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer f.Close()
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.pprofAddr, seconds))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		io.Copy(f, resp.Body)
+	}()
+	return func() { <-done }, nil
+}

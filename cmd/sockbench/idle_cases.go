@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+)
+
+// idleCases: sockd holds o.idle sockets (half connected to an outside
+// listener, half accepted from outside dialers, every peer in this process):
+// memory per socket, the time to open them against plain Go dials, and the
+// time to list them all.
+func idleCases(ctx context.Context, e *env) ([]result, error) {
+	const workers = 32
+	pairs := e.o.idle / 2
+
+	// Baseline: the same number of connections, made by plain Go.
+	goTime, err := timeGoPairs(pairs, workers)
+	if err != nil {
+		return nil, err
+	}
+
+	outside, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer outside.Close()
+	var peersMu sync.Mutex
+	var peers []net.Conn
+	keep := func(c net.Conn) {
+		peersMu.Lock()
+		peers = append(peers, c)
+		peersMu.Unlock()
+	}
+	defer func() {
+		for _, c := range peers {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := outside.Accept()
+			if err != nil {
+				return
+			}
+			keep(c)
+		}
+	}()
+	lsock, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{BindAddress: "127.0.0.1:0", Backlog: ptr(int32(4096))})
+	if err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	before, err := rss(e.sockd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	var idsMu sync.Mutex
+	start := time.Now()
+	var next atomic.Int64
+	var firstErr error
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(pairs) {
+				c, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: outside.Addr().String()})
+				if err != nil {
+					firstErr = err
+					return
+				}
+				d, err := net.Dial("tcp4", lsock.GetLocalAddress())
+				if err != nil {
+					firstErr = err
+					return
+				}
+				keep(d)
+				a, err := e.api.Accept(ctx, &sockdv1.AcceptRequest{Id: lsock.GetId()})
+				if err != nil {
+					firstErr = err
+					return
+				}
+				idsMu.Lock()
+				ids = append(ids, c.GetId(), a.GetId())
+				idsMu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	sockdTime := time.Since(start)
+	if firstErr != nil {
+		return nil, fmt.Errorf("opening %d sockets: %w", 2*pairs, firstErr)
+	}
+	time.Sleep(time.Second) // let sockd settle (no traffic; its GC may run)
+	after, err := rss(e.sockd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	perSocket := float64(after-before) / float64(len(ids))
+
+	// List them all, paged.
+	listStart := time.Now()
+	token, listed := "", 0
+	for {
+		resp, err := e.api.ListSockets(ctx, &sockdv1.ListSocketsRequest{PageSize: 1000, PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		listed += len(resp.GetSockets())
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	listTime := time.Since(listStart)
+
+	for _, id := range append(ids, lsock.GetId()) {
+		e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: id})
+	}
+	n := fmt.Sprint(len(ids))
+	return []result{
+		{Case: "idle-" + n + "-memory-per-socket", Unit: "B", Sockd: perSocket, Baseline: 2048, Against: "the 2 KB budget", Ratio: perSocket / 2048, Target: "<= 1", Note: fmt.Sprintf("RSS %d → %d", before, after)},
+		{Case: "idle-" + n + "-open-time", Unit: "s", Sockd: sockdTime.Seconds(), Baseline: goTime.Seconds(), Against: "plain Go dials", Ratio: sockdTime.Seconds() / goTime.Seconds(), Target: "<= 2"},
+		{Case: "idle-" + n + "-list-all", Unit: "s", Sockd: listTime.Seconds(), Baseline: 1, Against: "1 second", Ratio: listTime.Seconds(), Target: "<= 1", Note: fmt.Sprintf("%d sockets listed", listed)},
+	}, nil
+}
+
+// timeGoPairs makes pairs connections (dial + accept) with plain Go, the way
+// the sockd case does through sockd, and closes them.
+func timeGoPairs(pairs, workers int) (time.Duration, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	var mu sync.Mutex
+	var conns []net.Conn
+	start := time.Now()
+	var next atomic.Int64
+	var firstErr error
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(pairs) {
+				c, err := net.Dial("tcp4", l.Addr().String())
+				if err != nil {
+					firstErr = err
+					return
+				}
+				a, err := l.Accept()
+				if err != nil {
+					firstErr = err
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c, a)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for _, c := range conns {
+		c.Close()
+	}
+	return took, firstErr
+}
+
+func ptr[T any](v T) *T { return &v }

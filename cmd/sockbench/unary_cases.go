@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+)
+
+// calls runs callers goroutines calling call until the window ends, and
+// returns calls per second and the 99th percentile latency.
+func (e *env) calls(ctx context.Context, callers int, call func(ctx context.Context, i int) error) (float64, time.Duration, error) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	begin := time.Now()
+	measureFrom, measureTo := e.o.warmup, e.o.warmup+e.o.duration
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			var mine []time.Duration
+			for {
+				start := time.Since(begin)
+				if start >= measureTo {
+					break
+				}
+				err := call(ctx, i)
+				if err != nil {
+					mu.Lock()
+					firstErr = cmpErr(firstErr, err)
+					mu.Unlock()
+					return
+				}
+				if start >= measureFrom {
+					mine = append(mine, time.Since(begin)-start)
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, 0, firstErr
+	}
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		return 0, 0, fmt.Errorf("no calls completed")
+	}
+	return float64(len(lat)) / e.o.duration.Seconds(), lat[len(lat)*99/100], nil
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func (e *env) check(ctx context.Context, _ int) error {
+	_, err := e.health.Check(ctx, &healthpb.HealthCheckRequest{})
+	return err
+}
+
+// unaryCases: Send of 1 KiB and Recv against the health Check on the same
+// server, with 1 and 32 callers: calls per second and p99 latency.
+func unaryCases(ctx context.Context, e *env) ([]result, error) {
+	var out []result
+	for _, callers := range []int{1, 32} {
+		// Each caller sends on its own socket into a sink, and receives on
+		// its own socket from a peer that keeps it full.
+		sink, err := newTCPSink()
+		if err != nil {
+			return nil, err
+		}
+		floodL, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		var peersMu sync.Mutex
+		var peers []net.Conn
+		go func() {
+			for {
+				c, err := floodL.Accept()
+				if err != nil {
+					return
+				}
+				peersMu.Lock()
+				peers = append(peers, c)
+				peersMu.Unlock()
+				go func() {
+					buf := make([]byte, 64<<10)
+					for {
+						if _, err := c.Write(buf); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+		sendIDs, recvIDs := make([]string, callers), make([]string, callers)
+		for i := range callers {
+			s, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: sink.addr()})
+			if err != nil {
+				return nil, err
+			}
+			r, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: floodL.Addr().String()})
+			if err != nil {
+				return nil, err
+			}
+			sendIDs[i], recvIDs[i] = s.GetId(), r.GetId()
+		}
+		payload := make([]byte, 1<<10)
+		checkRate, checkP99, err := e.calls(ctx, callers, e.check)
+		if err != nil {
+			return nil, err
+		}
+		sendRate, sendP99, err := e.calls(ctx, callers, func(ctx context.Context, i int) error {
+			_, err := e.api.Send(ctx, &sockdv1.SendRequest{Id: sendIDs[i], Payload: &sockdv1.SendRequest_Data{Data: payload}, All: true})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("send: %w", err)
+		}
+		recvRate, recvP99, err := e.calls(ctx, callers, func(ctx context.Context, i int) error {
+			_, err := e.api.Recv(ctx, &sockdv1.RecvRequest{Id: recvIDs[i], MaxBytes: 1 << 10})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("recv: %w", err)
+		}
+		for i := range callers {
+			e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: sendIDs[i]})
+			e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: recvIDs[i]})
+		}
+		floodL.Close()
+		peersMu.Lock()
+		for _, p := range peers {
+			p.Close()
+		}
+		peersMu.Unlock()
+		sink.close()
+		c := fmt.Sprintf("c%d", callers)
+		out = append(out,
+			result{Case: "unary-send-1KiB-" + c, Unit: "ops/s", Sockd: sendRate, Baseline: checkRate, Against: "health Check", Ratio: sendRate / checkRate, Target: ">= 0.7"},
+			result{Case: "unary-send-1KiB-" + c + "-p99", Unit: "s", Sockd: sendP99.Seconds(), Baseline: checkP99.Seconds(), Against: "health Check p99", Ratio: sendP99.Seconds() / checkP99.Seconds(), Target: "<= 1.5"},
+			result{Case: "unary-recv-1KiB-" + c, Unit: "ops/s", Sockd: recvRate, Baseline: checkRate, Against: "health Check", Ratio: recvRate / checkRate, Target: ">= 0.7"},
+			result{Case: "unary-recv-1KiB-" + c + "-p99", Unit: "s", Sockd: recvP99.Seconds(), Baseline: checkP99.Seconds(), Against: "health Check p99", Ratio: recvP99.Seconds() / checkP99.Seconds(), Target: "<= 1.5"},
+		)
+	}
+	return out, nil
+}
