@@ -325,6 +325,9 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 	defer t.release()
 
 	st := &s.recvSt
+	if buf == nil && opts.MaxBytes <= smallRecv {
+		buf = make([]byte, opts.MaxBytes)
+	}
 	*st = recvState{s: s, buf: buf, max: opts.MaxBytes, waitAll: opts.WaitAll}
 	if opts.Peek {
 		st.flags = unix.MSG_PEEK
@@ -391,6 +394,11 @@ func (st *recvState) alloc(queued int) []byte {
 	}
 	return make([]byte, min(st.max, queued))
 }
+
+// smallRecv is the receive size up to which a buffer of the full size is
+// allocated at once, rather than sized to what is queued: asking the kernel
+// how much is queued costs a syscall, which costs more than the memory.
+const smallRecv = 64 << 10
 
 func (st *recvState) attempt(fd int) bool {
 	for {
@@ -474,6 +482,9 @@ func (s *Socket) recvDatagram(ctx context.Context, buf []byte, opts RecvOptions)
 	var res RecvResult
 	var recvErr error
 	err = t.wait(func(fd int) bool {
+		if buf == nil && opts.MaxBytes <= smallRecv {
+			buf = make([]byte, opts.MaxBytes)
+		}
 		for {
 			b := buf
 			size := -1

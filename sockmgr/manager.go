@@ -124,7 +124,7 @@ func (m *Manager) Create(owner string, opts CreateOptions) (*Socket, error) {
 	if proto == UDP {
 		typ = unix.SOCK_DGRAM
 	}
-	fd, err := unix.Socket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := rawSocket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	if err != nil {
 		m.unreserve(owner)
 		return nil, opErr("socket", "", "", err)

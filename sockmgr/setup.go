@@ -30,12 +30,16 @@ func (s *Socket) bindTo(ap netip.AddrPort, note string) error {
 	if s.state != StateCreated {
 		return s.wrongState("bind", s.state, "the socket is already bound to "+s.local.String())
 	}
-	if err := s.control(func(fd int) error { return unix.Bind(fd, toSockaddr(ap)) }); err != nil {
+	if err := s.control(func(fd int) error { return rawBind(fd, ap) }); err != nil {
 		err = opErr("bind", s.id, ap.String(), err)
 		s.emitLocked(EventError, err.Error())
 		return err
 	}
-	s.updateLocalLocked()
+	if ap.Port() != 0 && !ap.Addr().IsUnspecified() {
+		s.local = ap // what was asked is what the kernel bound: no getsockname
+	} else {
+		s.updateLocalLocked()
+	}
 	s.state = StateBound
 	s.touch()
 	s.emitLocked(EventBound, note)
@@ -64,12 +68,14 @@ func (s *Socket) Listen(backlog int) error {
 	default:
 		return s.wrongState("listen", s.state, "cannot listen")
 	}
-	if err := s.control(func(fd int) error { return unix.Listen(fd, backlog) }); err != nil {
+	if err := s.control(func(fd int) error { return rawListen(fd, backlog) }); err != nil {
 		err = opErr("listen", s.id, "", err)
 		s.emitLocked(EventError, err.Error())
 		return err
 	}
-	s.updateLocalLocked()
+	if s.state == StateCreated {
+		s.updateLocalLocked() // the kernel bound it just now
+	}
 	s.state = StateListening
 	s.touch()
 	s.emitLocked(EventListening, "backlog "+itoa(backlog))
@@ -98,13 +104,12 @@ func (s *Socket) Connect(ctx context.Context, address string, timeout *time.Dura
 		return opErr("connect", s.id, ap.String(), unix.EISCONN)
 	}
 
-	sa := toSockaddr(ap)
 	started := false
 	var connErr error
 	err = s.blocking(ctx, dirWrite, s.effectiveTimeout(timeout), func(fd int) bool {
 		if !started {
 			started = true
-			switch err := unix.Connect(fd, sa); err {
+			switch err := rawConnect(fd, ap); err {
 			case nil:
 				return true
 			case unix.EISCONN:
@@ -128,14 +133,14 @@ func (s *Socket) Connect(ctx context.Context, address string, timeout *time.Dura
 		if !writable(fd) {
 			return false
 		}
-		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		soerr, err := rawSoError(fd)
 		if err != nil {
 			connErr = err
 			return true
 		}
 		switch e := unix.Errno(soerr); e {
 		case 0:
-			if _, err := unix.Getpeername(fd); err != nil {
+			if _, err := rawGetpeername(fd); err != nil {
 				return false
 			}
 			connErr = nil
@@ -162,7 +167,7 @@ func (s *Socket) Connect(ctx context.Context, address string, timeout *time.Dura
 		}
 		return err
 	}
-	s.markConnectedLocked()
+	s.markConnectedLocked(ap)
 	return nil
 }
 
@@ -173,14 +178,19 @@ func (s *Socket) setConnecting(v bool) {
 }
 
 // markConnectedLocked records a finished connect.
-func (s *Socket) markConnectedLocked() {
+// remote is the peer when the caller knows it (the address it connected
+// to), saving a getpeername.
+func (s *Socket) markConnectedLocked(remote netip.AddrPort) {
 	s.connecting = false
+	s.remote = remote
 	_ = s.control(func(fd int) error {
-		if sa, err := unix.Getpeername(fd); err == nil {
-			s.remote = fromSockaddr(sa)
+		if !remote.IsValid() {
+			if ap, err := rawGetpeername(fd); err == nil {
+				s.remote = ap
+			}
 		}
-		if sa, err := unix.Getsockname(fd); err == nil {
-			s.local = fromSockaddr(sa)
+		if ap, err := rawGetsockname(fd); err == nil {
+			s.local = ap
 		}
 		return nil
 	})
@@ -204,13 +214,13 @@ func (s *Socket) refreshConnectingLocked() {
 			s.emitLocked(EventError, opErr("connect", s.id, "", unix.Errno(soerr)).Error())
 			return nil
 		}
-		_, err := unix.Getpeername(fd)
+		_, err := rawGetpeername(fd)
 		connected = err == nil
 		return nil
 	})
 	switch {
 	case connected:
-		s.markConnectedLocked()
+		s.markConnectedLocked(netip.AddrPort{})
 	case failed:
 		s.connecting = false
 	}
@@ -254,11 +264,11 @@ func (s *Socket) Accept(ctx context.Context, opts AcceptOptions) (*Socket, error
 		return nil, opErr("accept", s.id, "", err)
 	}
 	var nfd int
-	var sa unix.Sockaddr
+	var peer netip.AddrPort
 	var acceptErr error
 	err := s.blocking(ctx, dirRead, s.effectiveTimeout(timeout), func(fd int) bool {
 		for {
-			nfd, sa, acceptErr = unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			nfd, peer, acceptErr = rawAccept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 			switch acceptErr {
 			case unix.EAGAIN:
 				return false
@@ -283,10 +293,16 @@ func (s *Socket) Accept(ctx context.Context, opts AcceptOptions) (*Socket, error
 	}
 	child.owner, child.labels, child.parentID, child.name = s.owner, s.labels, s.id, opts.Name
 	child.idleTimeout, child.leaseID = s.idleTimeout, s.leaseID
-	child.state, child.remote = StateConnected, fromSockaddr(sa)
-	child.mu.Lock()
-	child.updateLocalLocked()
-	child.mu.Unlock()
+	// The accepted socket's local address is the listener's, unless the
+	// listener is bound to the wildcard (then the kernel says which).
+	child.state, child.remote = StateConnected, peer
+	if lst := s.Info().LocalAddr; lst.Addr().IsUnspecified() {
+		child.mu.Lock()
+		child.updateLocalLocked()
+		child.mu.Unlock()
+	} else {
+		child.local = lst
+	}
 	if err := s.m.register(child, opts.Name); err != nil {
 		child.file.Close()
 		return nil, opErr("accept", s.id, "", err)

@@ -329,9 +329,9 @@ func (s *Socket) closeWith(reason string) error {
 // updateLocalLocked reads the bound address back from the kernel.
 func (s *Socket) updateLocalLocked() {
 	_ = s.control(func(fd int) error {
-		sa, err := unix.Getsockname(fd)
+		ap, err := rawGetsockname(fd)
 		if err == nil {
-			s.local = fromSockaddr(sa)
+			s.local = ap
 		}
 		return err
 	})

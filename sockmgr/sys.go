@@ -1,10 +1,17 @@
 package sockmgr
 
 import (
+	"net/netip"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// The data-path calls below are raw: the descriptors are non-blocking, so
+// the kernel answers at once (EAGAIN rather than waiting), and skipping the
+// runtime's syscall bookkeeping (entersyscall/exitsyscall, and the thread
+// hand-off when a syscall is slow, as under gVisor) made unary Send and Recv
+// markedly faster (docs/benchmarks.md).
 
 // sendStream is send(2) with MSG_NOSIGNAL on a connected socket: a peer that
 // has gone away yields EPIPE, never a SIGPIPE. x/sys's Sendto does not return
@@ -14,7 +21,7 @@ func sendStream(fd int, p []byte) (int, error) {
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(ptr), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(ptr), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}
@@ -27,7 +34,7 @@ func recvStream(fd int, p []byte, flags int) (int, error) {
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(flags), 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(flags), 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}
@@ -43,9 +50,117 @@ func sendIovecs(fd int, iov []unix.Iovec) (int, error) {
 	var msg unix.Msghdr
 	msg.Iov = &iov[0]
 	msg.SetIovlen(len(iov))
-	n, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
+	n, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
 	if errno != 0 {
 		return 0, errno
 	}
 	return int(n), nil
+}
+
+// The calls below are the set-up and bookkeeping syscalls of a socket, raw
+// for the same reason as the data path: none of them blocks on a
+// non-blocking socket, and under gVisor the runtime's bookkeeping of each
+// (and its thread hand-offs) cost more than the call (docs/benchmarks.md).
+
+func rawSocket(domain, typ int) (int, error) {
+	fd, _, errno := unix.RawSyscall(unix.SYS_SOCKET, uintptr(domain), uintptr(typ), 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
+
+// rawSockaddr is an address in the kernel's form.
+type rawSockaddr struct {
+	any unix.RawSockaddrAny
+	len uint32
+}
+
+func toRaw(ap netip.AddrPort) *rawSockaddr {
+	r := &rawSockaddr{}
+	port := ap.Port()
+	if ap.Addr().Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.any))
+		sa.Family = unix.AF_INET
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		p[0], p[1] = byte(port>>8), byte(port)
+		sa.Addr = ap.Addr().As4()
+		r.len = unix.SizeofSockaddrInet4
+		return r
+	}
+	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.any))
+	sa.Family = unix.AF_INET6
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(port>>8), byte(port)
+	sa.Addr = ap.Addr().As16()
+	r.len = unix.SizeofSockaddrInet6
+	return r
+}
+
+func (r *rawSockaddr) addrPort() netip.AddrPort {
+	switch r.any.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.any))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.any))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
+}
+
+func rawBind(fd int, ap netip.AddrPort) error {
+	r := toRaw(ap)
+	if _, _, errno := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&r.any)), uintptr(r.len)); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func rawConnect(fd int, ap netip.AddrPort) error {
+	r := toRaw(ap)
+	if _, _, errno := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&r.any)), uintptr(r.len)); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func rawListen(fd, backlog int) error {
+	if _, _, errno := unix.RawSyscall(unix.SYS_LISTEN, uintptr(fd), uintptr(backlog), 0); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func rawName(call uintptr, fd int) (netip.AddrPort, error) {
+	var r rawSockaddr
+	r.len = unix.SizeofSockaddrAny
+	if _, _, errno := unix.RawSyscall(call, uintptr(fd), uintptr(unsafe.Pointer(&r.any)), uintptr(unsafe.Pointer(&r.len))); errno != 0 {
+		return netip.AddrPort{}, errno
+	}
+	return r.addrPort(), nil
+}
+
+func rawGetsockname(fd int) (netip.AddrPort, error) { return rawName(unix.SYS_GETSOCKNAME, fd) }
+func rawGetpeername(fd int) (netip.AddrPort, error) { return rawName(unix.SYS_GETPEERNAME, fd) }
+
+func rawAccept4(fd, flags int) (int, netip.AddrPort, error) {
+	var r rawSockaddr
+	r.len = unix.SizeofSockaddrAny
+	nfd, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&r.any)), uintptr(unsafe.Pointer(&r.len)), uintptr(flags), 0, 0)
+	if errno != 0 {
+		return -1, netip.AddrPort{}, errno
+	}
+	return int(nfd), r.addrPort(), nil
+}
+
+func rawSoError(fd int) (int, error) {
+	var v int32
+	l := uint32(4)
+	if _, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_ERROR, uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&l)), 0); errno != 0 {
+		return 0, errno
+	}
+	return int(v), nil
 }

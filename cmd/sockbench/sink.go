@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -84,6 +85,11 @@ func newTCPSink() (*tcpSink, error) {
 			c, err := l.Accept()
 			if err != nil {
 				return
+			}
+			// Wake the reader only for 64 KiB or more: a sink that woke for
+			// every small write would cost more than what it measures.
+			if rc, err := c.(*net.TCPConn).SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, 64<<10) })
 			}
 			go func() {
 				defer c.Close()

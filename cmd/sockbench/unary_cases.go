@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -16,18 +17,30 @@ import (
 // calls runs callers goroutines calling call until the window ends, and
 // returns calls per second and the 99th percentile latency.
 func (e *env) calls(ctx context.Context, callers int, call func(ctx context.Context, i int) error) (float64, time.Duration, error) {
+	return e.callsN(ctx, callers, 0, call)
+}
+
+// callsN is calls that also stops after max calls in the window (0: no
+// bound), for calls that each hold a descriptor.
+func (e *env) callsN(ctx context.Context, callers, max int, call func(ctx context.Context, i int) error) (float64, time.Duration, error) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var firstErr error
 	begin := time.Now()
 	measureFrom, measureTo := e.o.warmup, e.o.warmup+e.o.duration
 	var wg sync.WaitGroup
+	var made atomic.Int64
+	var end atomic.Int64 // when the bound was reached, if it was
 	for i := range callers {
 		wg.Go(func() {
 			var mine []time.Duration
 			for {
 				start := time.Since(begin)
 				if start >= measureTo {
+					break
+				}
+				if max > 0 && made.Add(1) > int64(max) {
+					end.CompareAndSwap(0, int64(start))
 					break
 				}
 				err := call(ctx, i)
@@ -54,7 +67,11 @@ func (e *env) calls(ctx context.Context, callers int, call func(ctx context.Cont
 	if len(lat) == 0 {
 		return 0, 0, fmt.Errorf("no calls completed")
 	}
-	return float64(len(lat)) / e.o.duration.Seconds(), lat[len(lat)*99/100], nil
+	window := e.o.duration
+	if stop := time.Duration(end.Load()); stop > 0 {
+		window = stop - measureFrom
+	}
+	return float64(len(lat)) / window.Seconds(), lat[len(lat)*99/100], nil
 }
 
 func cmpErr(a, b error) error {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(msgLimit),
 		grpc.MaxConcurrentStreams(uint32(cfg.maxStreams)),
+		// Calls run on reused goroutines whose stacks have already grown,
+		// instead of a new goroutine (and stack copies) per call.
+		grpc.NumStreamWorkers(uint32(4*runtime.NumCPU())),
 		grpc.InitialWindowSize(transportWindow),
 		grpc.InitialConnWindowSize(transportWindow),
 		grpc.WriteBufferSize(transportBuffer),
