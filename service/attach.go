@@ -100,8 +100,13 @@ func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_Atta
 	// TCP bytes go through a coalescer, which writes while the next messages
 	// arrive; anything else waits until the bytes before it are written.
 	var co *coalescer
-	if sock.Protocol() == sockmgr.TCP {
-		co = newCoalescer(ctx, sock, coalesceLimit)
+	switch info := sock.Info(); {
+	case info.Protocol == sockmgr.TCP:
+		co = newCoalescer(ctx, sock, coalesceLimit, false)
+	case info.State == sockmgr.StateConnected: // UDP to its peer: batches of datagrams
+		co = newCoalescer(ctx, sock, coalesceLimit, true)
+	}
+	if co != nil {
 		defer co.close()
 	}
 	barrier := func() error {

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/mem"
 
+	"github.com/sockd/sockd/codec"
 	"github.com/sockd/sockd/sockmgr"
 )
 
@@ -16,23 +17,28 @@ import (
 // So receiving and writing overlap, no byte is copied on the way, and the
 // small messages that arrive during one write go out together in the next.
 // Order is kept.
+//
+// On a connected UDP socket (datagrams) each message stays one datagram and
+// the writer sends all queued ones with one sendmmsg(2).
 type coalescer struct {
-	sock  *sockmgr.Socket
-	limit int // queued bytes at which the receiver waits for the writer
+	sock      *sockmgr.Socket
+	limit     int  // queued bytes at which the receiver waits for the writer
+	datagrams bool // keep message boundaries (UDP)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
-	queue   mem.BufferSlice // received, not yet handed to the writer
-	queued  int             // bytes in queue
-	spare   mem.BufferSlice // the writer's emptied slice, for the next queue
+	queue   mem.BufferSlice   // received, not yet handed to the writer
+	dgrams  []mem.BufferSlice // the same, one entry per datagram (datagrams mode)
+	queued  int               // bytes queued
+	spare   mem.BufferSlice   // the writer's emptied slice, for the next queue
 	writing bool
 	err     error // the writer's failure: everything stops
 	stopped bool
 	done    chan struct{}
 }
 
-func newCoalescer(ctx context.Context, sock *sockmgr.Socket, limit int) *coalescer {
-	c := &coalescer{sock: sock, limit: limit, done: make(chan struct{})}
+func newCoalescer(ctx context.Context, sock *sockmgr.Socket, limit int, datagrams bool) *coalescer {
+	c := &coalescer{sock: sock, limit: limit, datagrams: datagrams, done: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
 	go c.write(ctx)
 	stop := context.AfterFunc(ctx, c.stop)
@@ -52,8 +58,14 @@ func (c *coalescer) add(data mem.BufferSlice) error {
 		data.Free()
 		return c.failure()
 	}
-	c.queue = append(c.queue, data...)
-	c.queued += data.Len()
+	if c.datagrams {
+		// data's backing array is the receiver's, reused for the next
+		// message: keep a copy of the (small) slice of references.
+		c.dgrams = append(c.dgrams, append(mem.BufferSlice(nil), data...))
+	} else {
+		c.queue = append(c.queue, data...)
+	}
+	c.queued += data.Len() + 1 // an empty datagram counts too
 	c.cond.Broadcast()
 	return nil
 }
@@ -91,13 +103,17 @@ func (c *coalescer) close() {
 	<-c.done
 	c.mu.Lock()
 	c.queue.Free()
-	c.queue, c.queued = nil, 0
+	for _, d := range c.dgrams {
+		d.Free()
+	}
+	c.queue, c.dgrams, c.queued = nil, nil, 0
 	c.mu.Unlock()
 }
 
 func (c *coalescer) write(ctx context.Context) {
 	defer close(c.done)
 	var vec [][]byte
+	var spareDgrams []mem.BufferSlice
 	for {
 		c.mu.Lock()
 		for c.queued == 0 && !c.stopped {
@@ -107,24 +123,51 @@ func (c *coalescer) write(ctx context.Context) {
 			c.mu.Unlock()
 			return
 		}
-		out := c.queue
-		c.queue, c.queued, c.spare = c.spare[:0], 0, nil
+		out, dgrams := c.queue, c.dgrams
+		c.queue, c.dgrams, c.queued, c.spare = c.spare[:0], spareDgrams[:0], 0, nil
 		c.writing = true
 		c.cond.Broadcast()
 		c.mu.Unlock()
 
 		vec = vec[:0]
-		for _, b := range out {
-			vec = append(vec, b.ReadOnlyData())
+		var err error
+		if c.datagrams {
+			var copies []*[]byte
+			for _, d := range dgrams {
+				switch len(d) {
+				case 0:
+					vec = append(vec, nil)
+				case 1:
+					vec = append(vec, d[0].ReadOnlyData())
+				default: // a datagram across buffers: make it contiguous
+					b := codec.BufferPool().Get(d.Len())
+					d.CopyTo(*b)
+					copies = append(copies, b)
+					vec = append(vec, *b)
+				}
+			}
+			_, err = c.sock.SendDatagrams(ctx, vec, sockmgr.SendOptions{Timeout: &blocking})
+			for _, b := range copies {
+				codec.BufferPool().Put(b)
+			}
+			for _, d := range dgrams {
+				d.Free()
+			}
+		} else {
+			for _, b := range out {
+				vec = append(vec, b.ReadOnlyData())
+			}
+			_, err = c.sock.SendBuffers(ctx, vec, sockmgr.SendOptions{All: true, Timeout: &blocking})
+			out.Free()
 		}
-		_, err := c.sock.SendBuffers(ctx, vec, sockmgr.SendOptions{All: true, Timeout: &blocking})
-		out.Free()
 		clear(vec) // no references to freed buffers
 
 		c.mu.Lock()
 		c.writing = false
 		clear(out)
 		c.spare = out[:0]
+		clear(dgrams)
+		spareDgrams = dgrams[:0]
 		if err != nil {
 			c.err = toStatus(ctx, err)
 		}

@@ -158,11 +158,19 @@ type sendState struct {
 	vecTotal int
 	bi, off  int
 	iov      []unix.Iovec
+
+	// A batch of datagrams (SendDatagrams) and how many went out.
+	dgrams     [][]byte
+	dgramsDone int
+	mm         []mmsghdr
 }
 
 func (st *sendState) attempt(fd int) bool {
 	if st.vec != nil {
 		return st.attemptVec(fd)
+	}
+	if st.dgrams != nil {
+		return st.attemptDgrams(fd)
 	}
 	for {
 		var n int
@@ -207,7 +215,7 @@ func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOption
 	}
 	st := &s.sendSt
 	iov := st.iov
-	*st = sendState{vec: bufs, all: true, iov: iov}
+	*st = sendState{vec: bufs, all: true, iov: iov, mm: st.mm}
 	for _, b := range bufs {
 		st.vecTotal += len(b)
 	}
@@ -215,7 +223,7 @@ func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOption
 		err = t.wait(s.sendAttempt)
 	}
 	sent, sendErr := st.sent, st.err
-	*st = sendState{iov: st.iov[:0]} // keep the iovec array, not the caller's buffers
+	*st = sendState{iov: st.iov[:0], mm: st.mm} // keep the arrays, not the caller's buffers
 	t.release()
 	if sent > 0 {
 		s.bytesSent.Add(uint64(sent))
@@ -225,6 +233,79 @@ func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOption
 		err = sendErr
 	}
 	return sent, s.fail("send", "", err)
+}
+
+// SendDatagrams sends each buffer as one datagram on a connected UDP socket,
+// in order, with as few sendmmsg(2)s as the kernel allows. It returns how many
+// datagrams were sent, also on error.
+func (s *Socket) SendDatagrams(ctx context.Context, dgrams [][]byte, opts SendOptions) (int, error) {
+	if st, _, _ := s.snapshotState(); st != StateConnected || s.proto != UDP {
+		return 0, opErr("send", s.id, "", detail(unix.EDESTADDRREQ, "a connected UDP socket is needed"))
+	}
+	t, err := s.takeTurn(ctx, dirWrite, s.effectiveTimeout(opts.Timeout))
+	if err != nil {
+		return 0, s.fail("send", "", err)
+	}
+	st := &s.sendSt
+	iov, mm := st.iov, st.mm
+	*st = sendState{dgrams: dgrams, iov: iov, mm: mm}
+	if len(dgrams) > 0 {
+		err = t.wait(s.sendAttempt)
+	}
+	sentDgrams, sentBytes, sendErr := st.dgramsDone, st.sent, st.err
+	*st = sendState{iov: st.iov[:0], mm: st.mm[:0]}
+	t.release()
+	if sentDgrams > 0 {
+		s.bytesSent.Add(uint64(sentBytes))
+		s.dgramsSent.Add(uint64(sentDgrams))
+		s.touch()
+	}
+	if err == nil {
+		err = sendErr
+	}
+	return sentDgrams, s.fail("send", "", err)
+}
+
+// maxBatch is how many datagrams one sendmmsg takes (UIO_MAXIOV).
+const maxBatch = 1024
+
+func (st *sendState) attemptDgrams(fd int) bool {
+	for st.dgramsDone < len(st.dgrams) {
+		batch := st.dgrams[st.dgramsDone:min(len(st.dgrams), st.dgramsDone+maxBatch)]
+		st.iov, st.mm = st.iov[:0], st.mm[:0]
+		for _, d := range batch {
+			var v unix.Iovec
+			if len(d) > 0 {
+				v.Base = &d[0]
+			}
+			v.SetLen(len(d))
+			st.iov = append(st.iov, v)
+		}
+		for i := range batch {
+			var m mmsghdr
+			m.hdr.Iov = &st.iov[i]
+			m.hdr.SetIovlen(1)
+			st.mm = append(st.mm, m)
+		}
+		n, err := sendDatagrams(fd, st.mm)
+		switch err {
+		case nil:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			st.err = err
+			return false
+		default:
+			st.err = err
+			return true
+		}
+		st.err = nil
+		for _, d := range batch[:n] {
+			st.sent += len(d)
+		}
+		st.dgramsDone += n
+	}
+	return true
 }
 
 // maxIovecs is IOV_MAX on Linux.

@@ -518,3 +518,30 @@ func TestSendBuffersInOrder(t *testing.T) {
 		t.Fatalf("counter %d", c.Info().Counters.BytesSent)
 	}
 }
+
+// SendDatagrams keeps datagram boundaries and order.
+func TestSendDatagrams(t *testing.T) {
+	m := newManager(t, sockmgr.Config{})
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	check(t, err)
+	defer pc.Close()
+	u := must[*sockmgr.Socket](t)(m.Create(owner, sockmgr.CreateOptions{Protocol: sockmgr.UDP}))
+	check(t, u.Connect(ctxT(t), pc.LocalAddr().String(), nil))
+	var dgrams [][]byte
+	for i := range 50 {
+		dgrams = append(dgrams, []byte(strings.Repeat(strconv.Itoa(i%10), i)))
+	}
+	n := must[int](t)(u.SendDatagrams(ctxT(t), dgrams, sockmgr.SendOptions{}))
+	if n != 50 || u.Info().Counters.DatagramsSent != 50 {
+		t.Fatalf("sent %d datagrams, counter %d", n, u.Info().Counters.DatagramsSent)
+	}
+	buf := make([]byte, 100)
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i, want := range dgrams {
+		k, _, err := pc.ReadFrom(buf)
+		check(t, err)
+		if string(buf[:k]) != string(want) {
+			t.Fatalf("datagram %d: %q, want %q", i, buf[:k], want)
+		}
+	}
+}

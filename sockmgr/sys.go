@@ -164,3 +164,23 @@ func rawSoError(fd int) (int, error) {
 	}
 	return int(v), nil
 }
+
+// mmsghdr is struct mmsghdr of sendmmsg(2).
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// sendDatagrams is sendmmsg(2) on a connected socket, with MSG_NOSIGNAL:
+// one call for many datagrams. It returns how many went out.
+func sendDatagrams(fd int, msgs []mmsghdr) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_NOSIGNAL, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
