@@ -120,11 +120,12 @@ func (s *Socket) send(ctx context.Context, op string, data []byte, to unix.Socka
 	if err != nil {
 		return 0, s.fail(op, addr, err)
 	}
-	st := &s.sendSt
-	*st = sendState{data: data, to: to, all: opts.All && s.proto == TCP}
-	err = t.wait(s.sendAttempt)
+	st := s.sendState()
+	st.reset()
+	st.data, st.to, st.all = data, to, opts.All && s.proto == TCP
+	err = t.wait(st.attemptFn)
 	sent, sendErr := st.sent, st.err
-	*st = sendState{} // keep no reference to the caller's data
+	st.reset() // keep no reference to the caller's data
 	t.release()
 
 	if sent > 0 {
@@ -163,6 +164,26 @@ type sendState struct {
 	dgrams     [][]byte
 	dgramsDone int
 	mm         []mmsghdr
+
+	attemptFn func(fd int) bool // st.attempt, bound once
+}
+
+// sendState returns the socket's send state, made on its first send. The
+// caller holds the write turn.
+func (s *Socket) sendState() *sendState {
+	if s.sendSt == nil {
+		st := &sendState{}
+		st.attemptFn = st.attempt
+		s.sendSt = st
+	}
+	return s.sendSt
+}
+
+// reset forgets the call (and the caller's buffers), keeping the arrays.
+func (st *sendState) reset() {
+	clear(st.iov)
+	clear(st.mm)
+	*st = sendState{iov: st.iov[:0], mm: st.mm[:0], attemptFn: st.attemptFn}
 }
 
 func (st *sendState) attempt(fd int) bool {
@@ -213,17 +234,17 @@ func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOption
 	if err != nil {
 		return 0, s.fail("send", "", err)
 	}
-	st := &s.sendSt
-	iov := st.iov
-	*st = sendState{vec: bufs, all: true, iov: iov, mm: st.mm}
+	st := s.sendState()
+	st.reset()
+	st.vec, st.all = bufs, true
 	for _, b := range bufs {
 		st.vecTotal += len(b)
 	}
 	if st.vecTotal > 0 {
-		err = t.wait(s.sendAttempt)
+		err = t.wait(st.attemptFn)
 	}
 	sent, sendErr := st.sent, st.err
-	*st = sendState{iov: st.iov[:0], mm: st.mm} // keep the arrays, not the caller's buffers
+	st.reset() // keep the arrays, not the caller's buffers
 	t.release()
 	if sent > 0 {
 		s.bytesSent.Add(uint64(sent))
@@ -246,14 +267,14 @@ func (s *Socket) SendDatagrams(ctx context.Context, dgrams [][]byte, opts SendOp
 	if err != nil {
 		return 0, s.fail("send", "", err)
 	}
-	st := &s.sendSt
-	iov, mm := st.iov, st.mm
-	*st = sendState{dgrams: dgrams, iov: iov, mm: mm}
+	st := s.sendState()
+	st.reset()
+	st.dgrams = dgrams
 	if len(dgrams) > 0 {
-		err = t.wait(s.sendAttempt)
+		err = t.wait(st.attemptFn)
 	}
 	sentDgrams, sentBytes, sendErr := st.dgramsDone, st.sent, st.err
-	*st = sendState{iov: st.iov[:0], mm: st.mm[:0]}
+	st.reset()
 	t.release()
 	if sentDgrams > 0 {
 		s.bytesSent.Add(uint64(sentBytes))
@@ -405,27 +426,32 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 	}
 	defer t.release()
 
-	st := &s.recvSt
+	if s.recvSt == nil {
+		st := &recvState{}
+		st.attemptFn = st.attempt
+		s.recvSt = st
+	}
+	st := s.recvSt
 	if buf == nil && opts.MaxBytes <= smallRecv {
 		buf = make([]byte, opts.MaxBytes)
 	}
-	*st = recvState{s: s, buf: buf, max: opts.MaxBytes, waitAll: opts.WaitAll}
+	*st = recvState{s: s, buf: buf, max: opts.MaxBytes, waitAll: opts.WaitAll, attemptFn: st.attemptFn}
 	if opts.Peek {
 		st.flags = unix.MSG_PEEK
 	}
-	defer func() { *st = recvState{} }()
-	if len(s.pending) > 0 {
+	defer func() { *st = recvState{attemptFn: st.attemptFn} }()
+	if s.left != nil && len(s.left.stream) > 0 {
 		// Bytes kept from a call whose caller went away come first.
 		if st.buf == nil {
-			st.buf = st.alloc(len(s.pending) + s.queued())
+			st.buf = st.alloc(len(s.left.stream) + s.queued())
 		}
-		st.got = copy(st.buf, s.pending)
+		st.got = copy(st.buf, s.left.stream)
 		if !opts.Peek {
-			s.pending = s.pending[st.got:]
+			s.left.stream = s.left.stream[st.got:]
 		}
 	}
 	if st.got == 0 || (opts.WaitAll && st.got < len(st.buf)) {
-		err = t.wait(s.recvAttempt)
+		err = t.wait(st.attemptFn)
 		if err == nil {
 			err = st.err
 		}
@@ -435,7 +461,10 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 	switch {
 	case got > 0 && ctx.Err() != nil && !opts.Peek:
 		// The caller is gone: keep the bytes for the next receive.
-		s.pending = append(append([]byte(nil), data[:got]...), s.pending...)
+		if s.left == nil {
+			s.left = &leftovers{}
+		}
+		s.left.stream = append(append([]byte(nil), data[:got]...), s.left.stream...)
 		return RecvResult{}, ctx.Err()
 	case got > 0:
 		// A wait_all cut short by its timeout or an error returns what came,
@@ -465,6 +494,8 @@ type recvState struct {
 	got     int
 	eof     bool
 	err     error
+
+	attemptFn func(fd int) bool // st.attempt, bound once
 }
 
 // alloc sizes a buffer for what is queued: exactly that much (up to max), or
@@ -544,14 +575,15 @@ func (s *Socket) recvDatagram(ctx context.Context, buf []byte, opts RecvOptions)
 		return RecvResult{}, err
 	}
 	defer t.release()
-	if d := s.pendingDgram; d != nil {
+	if s.left != nil && s.left.dgram != nil {
+		d := s.left.dgram
 		// A datagram kept from a call whose caller went away comes first.
 		res := *d
 		if len(res.Data) > opts.MaxBytes {
 			res.Data, res.Truncated = res.Data[:opts.MaxBytes], true
 		}
 		if !opts.Peek {
-			s.pendingDgram = nil
+			s.left.dgram = nil
 			s.countDatagram(len(res.Data))
 		}
 		return res, nil
@@ -616,7 +648,10 @@ func (s *Socket) recvDatagram(ctx context.Context, buf []byte, opts RecvOptions)
 	if cerr := ctx.Err(); cerr != nil {
 		// The caller is gone: keep the datagram for the next receive.
 		res.Data = append([]byte(nil), res.Data...)
-		s.pendingDgram = &res
+		if s.left == nil {
+			s.left = &leftovers{}
+		}
+		s.left.dgram = &res
 		return RecvResult{}, cerr
 	}
 	s.countDatagram(len(res.Data))

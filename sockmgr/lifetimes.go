@@ -81,6 +81,7 @@ func (m *Manager) CreateLease(owner string, ttl time.Duration) (LeaseInfo, error
 		}
 	}
 	m.leases[l.id] = l
+	m.startReaper()
 	return l.info(), nil
 }
 
@@ -165,7 +166,7 @@ func (m *Manager) endLeaseLocked(l *lease) []*Socket {
 }
 
 // reap runs until the manager closes: it closes idle sockets and the sockets
-// of lapsed leases.
+// of lapsed leases every interval.
 func (m *Manager) reap(every time.Duration) {
 	defer close(m.reaperDone)
 	t := time.NewTicker(every)

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -69,6 +70,11 @@ type Manager struct {
 	closed   bool
 	leases   map[string]*lease
 
+	// The reaper runs only once something can expire (a socket with an
+	// idle timeout, or a lease): a manager without either has no goroutine
+	// and no timer at all.
+	reaperOnce sync.Once
+	reaping    atomic.Bool
 	stopReaper chan struct{}
 	reaperDone chan struct{}
 }
@@ -90,7 +96,6 @@ func New(cfg Config) *Manager {
 		stopReaper: make(chan struct{}),
 		reaperDone: make(chan struct{}),
 	}
-	go m.reap(cmp.Or(cfg.ReapInterval, DefaultReapInterval))
 	return m
 }
 
@@ -226,7 +231,18 @@ func (m *Manager) register(s *Socket, name string) error {
 	if l != nil {
 		l.sockets[s] = struct{}{}
 	}
+	if s.idleTimeout > 0 {
+		m.startReaper()
+	}
 	return nil
+}
+
+// startReaper starts the reaper once.
+func (m *Manager) startReaper() {
+	m.reaperOnce.Do(func() {
+		m.reaping.Store(true)
+		go m.reap(cmp.Or(m.cfg.ReapInterval, DefaultReapInterval))
+	})
 }
 
 func (m *Manager) nameTaken(owner, name string) bool {
@@ -341,8 +357,11 @@ func (m *Manager) Close() error {
 	m.closed = true
 	socks := slices.Collect(maps.Values(m.byID))
 	m.mu.Unlock()
+	m.reaperOnce.Do(func() {}) // no reaper may start from now on
 	close(m.stopReaper)
-	<-m.reaperDone
+	if m.reaping.Load() {
+		<-m.reaperDone
+	}
 	var errs []error
 	for _, s := range socks {
 		if err := s.closeWith("shutdown"); err != nil && !errors.Is(err, ErrNotFound) {

@@ -75,16 +75,22 @@ func (s *Socket) takeTurn(ctx context.Context, dir direction, timeout *time.Dura
 		return turn{}, ctx.Err()
 	case <-expired:
 		return turn{}, ErrTimeout
-	case <-s.gone:
-		return turn{}, ErrClosed
 	}
 }
 
+// sem is the direction's semaphore, made on first use. A call waiting for a
+// turn on a socket being closed gets it when the holder's call ends (closing
+// wakes it) and then sees the socket closed.
 func (s *Socket) sem(dir direction) chan struct{} {
-	if dir == dirWrite {
-		return s.writeTurn
+	p := &s.turns[dir]
+	if c := p.Load(); c != nil {
+		return *c
 	}
-	return s.readTurn
+	c := make(chan struct{}, 1)
+	if p.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *p.Load()
 }
 
 func (t turn) release() {
@@ -94,15 +100,24 @@ func (t turn) release() {
 }
 
 // op is a direction's in-flight call: what the poller's callback runs. There
-// is one per direction, reused by each call while it holds the turn, so that
-// the data path allocates nothing per call (a closure handed to RawConn
-// escapes to the heap; this callback is made once per socket).
+// is one per direction, made on the direction's first blocking call and
+// reused by each call while it holds the turn, so that the data path
+// allocates nothing per call (a closure handed to RawConn escapes to the
+// heap; this callback, run, is bound once).
 type op struct {
 	attempt     func(fd int) (done bool)
 	nonblocking bool
+	run         func(uintptr) bool // o.call, bound once
+	deadline    time.Time          // the descriptor's deadline in this direction
 }
 
-func (o *op) run(fd uintptr) bool { return o.attempt(int(fd)) || o.nonblocking }
+func newOp() *op {
+	o := &op{}
+	o.run = o.call
+	return o
+}
+
+func (o *op) call(fd uintptr) bool { return o.attempt(int(fd)) || o.nonblocking }
 
 // wait runs attempt on the socket's descriptor until it reports done. Each
 // attempt makes non-blocking syscalls; when it reports not done (EAGAIN), Go's
@@ -114,13 +129,14 @@ func (o *op) run(fd uintptr) bool { return o.attempt(int(fd)) || o.nonblocking }
 // attempt must then report its own EAGAIN.
 func (t turn) wait(attempt func(fd int) (done bool)) error {
 	s := t.s
+	o := s.op(t.dir)
 	// The descriptor keeps its deadline between calls; setting it costs a
 	// trip into the runtime's timers, so it is set only when it changes.
-	if cur := &s.deadline[t.dir]; !cur.Equal(t.deadline) {
+	if !o.deadline.Equal(t.deadline) {
 		if err := t.setDeadline(t.deadline); err != nil {
 			return s.ioError(t.ctx, err)
 		}
-		*cur = t.deadline
+		o.deadline = t.deadline
 	}
 	if t.ctx.Done() != nil {
 		fired := make(chan struct{})
@@ -133,21 +149,32 @@ func (t turn) wait(attempt func(fd int) (done bool)) error {
 		defer func() {
 			if !stop() {
 				<-fired
-				s.deadline[t.dir] = aLongTimeAgo
+				o.deadline = aLongTimeAgo
 			}
 		}()
 	}
+	o.attempt, o.nonblocking = attempt, t.nonblocking
 	var err error
 	if t.dir == dirRead {
-		s.readOp.attempt, s.readOp.nonblocking = attempt, t.nonblocking
-		err = s.raw.Read(s.readRun)
-		s.readOp.attempt = nil
+		err = s.raw.Read(o.run)
 	} else {
-		s.writeOp.attempt, s.writeOp.nonblocking = attempt, t.nonblocking
-		err = s.raw.Write(s.writeRun)
-		s.writeOp.attempt = nil
+		err = s.raw.Write(o.run)
 	}
+	o.attempt = nil
 	return s.ioError(t.ctx, err)
+}
+
+// op returns the direction's op, made on first use; the caller holds the
+// direction's turn.
+func (s *Socket) op(dir direction) *op {
+	p := &s.readOp
+	if dir == dirWrite {
+		p = &s.writeOp
+	}
+	if *p == nil {
+		*p = newOp()
+	}
+	return *p
 }
 
 func (t turn) setDeadline(d time.Time) error {

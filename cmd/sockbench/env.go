@@ -64,15 +64,14 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 	// Measured as an operator would run it, minus what would skew the
 	// comparison: no per-call info logs (the Check baseline would pay them
 	// too, but they are I/O), no rate limit, room for the idle case.
-	httpAddr := ""
-	if o.profile != "" {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		httpAddr = "127.0.0.1:" + p
-		e.pprofAddr = httpAddr
+	// The HTTP side serves the profiler: for -profile, and for the idle
+	// case, which asks sockd to collect garbage before it reads its memory.
+	p, err := freePort()
+	if err != nil {
+		return nil, err
 	}
+	httpAddr := "127.0.0.1:" + p
+	e.pprofAddr = httpAddr
 	e.sockd = exec.Command(o.sockd, "--grpc-addr", e.sockdAddr, "--http-addr", httpAddr, "--log-level", "warn", "--pprof",
 		"--rate", "0", "--max-sockets", "30000", "--max-sockets-per-principal", "30000", "--idle-timeout", "0")
 	e.sockd.Stderr = os.Stderr
@@ -202,4 +201,31 @@ func (e *env) startProfile(path string, seconds int) (func(), error) {
 		io.Copy(f, resp.Body)
 	}()
 	return func() { <-done }, nil
+}
+
+// collectGarbage makes sockd run a garbage collection (its heap profile
+// endpoint does, with gc=1), so that its memory is measured without garbage.
+func (e *env) collectGarbage() error {
+	resp, err := http.Get("http://" + e.pprofAddr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
+}
+
+// saveHeapProfile writes sockd's heap profile.
+func (e *env) saveHeapProfile(path string) error {
+	resp, err := http.Get("http://" + e.pprofAddr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
