@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // netnsEnv marks a test binary running inside inNetns's namespace; its value
@@ -38,6 +39,11 @@ func inNetns(t *testing.T, hosts string) bool {
 mount --bind "$NETNS_HOSTS" /etc/hosts
 ip link set lo up
 ip link add v0 type veth peer name v1
+# IPv6 would announce the new link (router solicitations, DAD, MLD
+# reports): keep what can be turned off quiet, and quietTxPackets waits out
+# the rest, so that the count sees only what sockd sends.
+echo 0 > /proc/sys/net/ipv6/conf/v0/router_solicitations
+echo 0 > /proc/sys/net/ipv6/conf/v0/dad_transmits
 ip addr add 169.254.0.1/16 dev v0
 ip addr add 10.0.0.1/8 dev v0
 ip link set v0 up
@@ -52,6 +58,24 @@ exec "$@"`
 		t.Fatalf("the test failed inside its network namespace: %v", err)
 	}
 	return false
+}
+
+// quietTxPackets waits until the link has stopped announcing itself (no
+// packet through iface for a second, at most 20 s) and returns the count.
+func quietTxPackets(t *testing.T, iface string) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last, since := txPackets(t, iface), time.Now()
+	for time.Since(since) < time.Second {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s kept sending packets for 20 s on its own", iface)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if n := txPackets(t, iface); n != last {
+			last, since = n, time.Now()
+		}
+	}
+	return last
 }
 
 // txPackets is how many packets have left through an interface.

@@ -45,7 +45,7 @@ func TestPolicyRefusesBeforeAnyPacket(t *testing.T) {
 	c := dialClient(t, d)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	before := txPackets(t, "v0")
+	before := quietTxPackets(t, "v0")
 	for _, tc := range []struct {
 		addr   string
 		ipv6   bool
