@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 
 	"github.com/sockd/sockd/sockmgr"
@@ -82,4 +83,70 @@ func benchSockmgr(b *testing.B, size int) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIdleSocketHeap holds idle connected sockets and reports the live
+// heap each one costs (heap-B/socket, after a collection), against net's
+// TCPConn as the baseline. It measures the library alone; the bench tool's
+// idle case measures the whole sockd process.
+func BenchmarkIdleSocketHeap(b *testing.B) {
+	const n = 1000
+	b.Run("impl=net", func(b *testing.B) {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		for b.Loop() {
+			conns := make([]net.Conn, 0, n)
+			perSocket := liveHeapPer(n, func() {
+				for range n {
+					c, err := net.Dial("tcp4", l.Addr().String())
+					if err != nil {
+						b.Fatal(err)
+					}
+					conns = append(conns, c)
+				}
+			})
+			b.ReportMetric(perSocket, "heap-B/socket")
+			for _, c := range conns {
+				c.Close()
+			}
+		}
+	})
+	b.Run("impl=sockmgr", func(b *testing.B) {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		ctx := context.Background()
+		for b.Loop() {
+			m := sockmgr.New(sockmgr.Config{})
+			perSocket := liveHeapPer(n, func() {
+				for range n {
+					c, err := m.Create(owner, sockmgr.CreateOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := c.Connect(ctx, l.Addr().String(), nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.ReportMetric(perSocket, "heap-B/socket")
+			m.Close()
+		}
+	})
+}
+
+// liveHeapPer runs open and returns the live heap it added, per socket.
+func liveHeapPer(n int, open func()) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	open()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
 }

@@ -134,12 +134,7 @@ func (m *Manager) Create(owner string, opts CreateOptions) (*Socket, error) {
 		m.unreserve(owner)
 		return nil, opErr("socket", "", "", err)
 	}
-	s, err := newSocket(m, fd, proto, fam)
-	if err != nil {
-		unix.Close(fd)
-		m.unreserve(owner)
-		return nil, opErr("socket", "", "", err)
-	}
+	s := newSocket(m, fd, proto, fam)
 	s.owner, s.name = owner, opts.Name
 	if len(opts.Labels) > 0 {
 		s.labels = maps.Clone(opts.Labels)
@@ -154,7 +149,7 @@ func (m *Manager) Create(owner string, opts CreateOptions) (*Socket, error) {
 	}
 	s.leaseID = opts.LeaseID
 	if err := m.register(s, opts.Name); err != nil {
-		s.file.Close()
+		s.closeFD()
 		return nil, opErr("socket", "", "", err)
 	}
 	s.mu.Lock()

@@ -106,7 +106,9 @@ func (s *Socket) Connect(ctx context.Context, address string, timeout *time.Dura
 
 	started := false
 	var connErr error
-	err = s.blocking(ctx, dirWrite, s.effectiveTimeout(timeout), func(fd int) bool {
+	eff := s.effectiveTimeout(timeout)
+	nonblocking := eff != nil && *eff == 0
+	err = s.blocking(ctx, dirWrite, eff, func(fd int) bool {
 		if !started {
 			started = true
 			switch err := rawConnect(fd, ap); err {
@@ -121,17 +123,28 @@ func (s *Socket) Connect(ctx context.Context, address string, timeout *time.Dura
 			case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
 				s.setConnecting(true)
 				connErr = unix.EINPROGRESS // what a non-blocking caller sees
-				return false
+				if nonblocking {
+					return false
+				}
+				// A connect on loopback is usually done by now: look
+				// before waiting, which would put the socket in the poller.
 			default:
 				connErr = err
 				return true
 			}
 		}
-		// Woken as writable. The poller may wake us spuriously, and a socket
-		// registered before connect starts out "ready": confirm writability
-		// before trusting SO_ERROR, and the peer before calling it done.
-		if !writable(fd) {
+		// Writable? The poller may wake us spuriously, and a socket
+		// registered before connect starts out "ready": ask the kernel. A
+		// connecting TCP socket turns writable when the handshake is done;
+		// an error or hang-up comes with POLLERR/POLLHUP and SO_ERROR says
+		// which.
+		revents := pollNow(fd, unix.POLLOUT)
+		if revents == 0 {
 			return false
+		}
+		if revents&(unix.POLLERR|unix.POLLHUP) == 0 {
+			connErr = nil
+			return true
 		}
 		soerr, err := rawSoError(fd)
 		if err != nil {
@@ -228,9 +241,7 @@ func (s *Socket) refreshConnectingLocked() {
 
 // writable polls the descriptor without waiting.
 func writable(fd int) bool {
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-	n, err := unix.Poll(pfd, 0)
-	return err == nil && n == 1 && pfd[0].Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) != 0
+	return pollNow(fd, unix.POLLOUT)&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) != 0
 }
 
 // AcceptOptions tune Accept.
@@ -285,12 +296,7 @@ func (s *Socket) Accept(ctx context.Context, opts AcceptOptions) (*Socket, error
 		s.m.unreserve(s.owner)
 		return nil, s.fail("accept", "", err)
 	}
-	child, err := newSocket(s.m, nfd, TCP, s.family)
-	if err != nil {
-		unix.Close(nfd)
-		s.m.unreserve(s.owner)
-		return nil, opErr("accept", s.id, "", err)
-	}
+	child := newSocket(s.m, nfd, TCP, s.family)
 	child.owner, child.labels, child.parentID, child.name = s.owner, s.labels, s.id, opts.Name
 	child.idleTimeout, child.leaseID = s.idleTimeout, s.leaseID
 	// The accepted socket's local address is the listener's, unless the
@@ -304,7 +310,7 @@ func (s *Socket) Accept(ctx context.Context, opts AcceptOptions) (*Socket, error
 		child.local = lst
 	}
 	if err := s.m.register(child, opts.Name); err != nil {
-		child.file.Close()
+		child.closeFD()
 		return nil, opErr("accept", s.id, "", err)
 	}
 	s.accepted.Add(1)

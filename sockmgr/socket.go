@@ -25,9 +25,7 @@ type Socket struct {
 	owner       string
 	proto       Protocol
 	family      Family
-	fd          int // kept for display: calling file.Fd() would switch the file to blocking mode
-	file        *os.File
-	raw         syscall.RawConn
+	fd          int
 	parentID    string
 	created     int64         // unix nanoseconds
 	seq         uint64        // creation order, for stable listings
@@ -44,6 +42,12 @@ type Socket struct {
 	writeShut  bool
 
 	closed atomic.Bool
+	// The descriptor joins Go's poller (an os.File) only when a call first
+	// has to wait on it: an idle socket, or one whose calls never block,
+	// costs neither the poller's per-descriptor memory nor its syscalls.
+	// Calls that use fd directly hold a use of fdUses.
+	polled atomic.Pointer[pollFile]
+	fdUses fdGuard
 	busy   atomic.Int32 // calls holding a turn: a socket in a blocking call is not idle
 	// turns are the read and write directions' semaphores (see wait.go),
 	// made on first use: an idle socket carries none of the data path.
@@ -73,22 +77,57 @@ type leftovers struct {
 	dgram  *RecvResult
 }
 
-// newSocket wraps a fresh non-blocking descriptor. os.NewFile takes ownership
-// of fd (no dup) and registers it with the runtime poller.
-func newSocket(m *Manager, fd int, proto Protocol, fam Family) (*Socket, error) {
-	file := os.NewFile(uintptr(fd), "") // no name: 16 bytes less per socket
+// pollFile is the descriptor registered with the runtime poller.
+type pollFile struct {
+	file *os.File
+	raw  syscall.RawConn
+}
+
+// newSocket wraps a fresh non-blocking descriptor, which it then owns.
+func newSocket(m *Manager, fd int, proto Protocol, fam Family) *Socket {
+	now := time.Now().UnixNano()
+	s := &Socket{m: m, proto: proto, family: fam, fd: fd, created: now, state: StateCreated}
+	s.lastActivity.Store(now)
+	return s
+}
+
+// poller returns the descriptor's registration with the runtime poller,
+// made on first use. os.NewFile takes ownership of fd (no dup); s.mu makes
+// sure only one os.File ever owns it (a second one would close it when
+// collected).
+func (s *Socket) poller() (*pollFile, error) {
+	if pf := s.polled.Load(); pf != nil {
+		return pf, nil
+	}
+	if !s.fdUses.acquire() {
+		return nil, ErrClosed
+	}
+	defer s.fdUses.release()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pf := s.polled.Load(); pf != nil {
+		return pf, nil
+	}
+	file := os.NewFile(uintptr(s.fd), "") // no name: 16 bytes less per socket
 	raw, err := file.SyscallConn()
 	if err != nil {
-		file.Close()
 		return nil, err
 	}
-	now := time.Now()
-	s := &Socket{
-		m: m, proto: proto, family: fam, fd: fd, file: file, raw: raw, created: now.UnixNano(),
-		state: StateCreated,
+	pf := &pollFile{file: file, raw: raw}
+	s.polled.Store(pf)
+	return pf, nil
+}
+
+// closeFD closes the descriptor; it is called once. Calls using the bare
+// descriptor finish first and later ones find it closed; a descriptor in
+// the poller is closed through its os.File, which wakes the calls waiting
+// on it and returns once none of them uses it.
+func (s *Socket) closeFD() error {
+	s.fdUses.close()
+	if pf := s.polled.Load(); pf != nil {
+		return pf.file.Close()
 	}
-	s.lastActivity.Store(now.UnixNano())
-	return s, nil
+	return unix.Close(s.fd)
 }
 
 // ID returns the socket's id.
@@ -136,13 +175,13 @@ func (s *Socket) infoLocked() Info {
 func (s *Socket) touch() { s.lastActivity.Store(time.Now().UnixNano()) }
 
 // control runs a non-blocking call on the descriptor; it fails with ErrClosed
-// once the socket is closed.
+// once the socket is closed. f must not block.
 func (s *Socket) control(f func(fd int) error) error {
-	var inner error
-	if err := s.raw.Control(func(fd uintptr) { inner = f(int(fd)) }); err != nil {
+	if !s.fdUses.acquire() {
 		return ErrClosed
 	}
-	return inner
+	defer s.fdUses.release()
+	return f(s.fd)
 }
 
 // emitLocked publishes an event about this socket; s.mu must be held, which
@@ -310,7 +349,7 @@ func (s *Socket) closeWith(reason string) error {
 	s.m.unregister(s)
 	// Close wakes blocked calls and returns once none of them uses the
 	// descriptor any more; it must not run under s.mu, which they may need.
-	err := s.file.Close()
+	err := s.closeFD()
 	s.mu.Lock()
 	s.state = StateClosed
 	s.emitLocked(EventClosed, reason)

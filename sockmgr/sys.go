@@ -156,6 +156,17 @@ func rawAccept4(fd, flags int) (int, netip.AddrPort, error) {
 	return int(nfd), r.addrPort(), nil
 }
 
+// pollNow is poll(2) of one descriptor with no wait: the events of want
+// (and POLLERR, POLLHUP) that hold now, 0 if none or on error.
+func pollNow(fd int, want int16) int16 {
+	pfd := unix.PollFd{Fd: int32(fd), Events: want}
+	n, _, errno := unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, 0)
+	if errno != 0 || n != 1 {
+		return 0
+	}
+	return pfd.Revents
+}
+
 func rawSoError(fd int) (int, error) {
 	var v int32
 	l := uint32(4)

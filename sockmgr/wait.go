@@ -129,11 +129,23 @@ func (o *op) call(fd uintptr) bool { return o.attempt(int(fd)) || o.nonblocking 
 // attempt must then report its own EAGAIN.
 func (t turn) wait(attempt func(fd int) (done bool)) error {
 	s := t.s
+	pf := s.polled.Load()
+	if pf == nil {
+		// Not in the poller yet: one attempt on the bare descriptor, and
+		// only if it would have to wait does the descriptor join the poller.
+		done, err := s.attemptDirect(attempt)
+		if err != nil || done || t.nonblocking {
+			return err
+		}
+		if pf, err = s.poller(); err != nil {
+			return s.ioError(t.ctx, err)
+		}
+	}
 	o := s.op(t.dir)
 	// The descriptor keeps its deadline between calls; setting it costs a
 	// trip into the runtime's timers, so it is set only when it changes.
 	if !o.deadline.Equal(t.deadline) {
-		if err := t.setDeadline(t.deadline); err != nil {
+		if err := t.setDeadline(pf, t.deadline); err != nil {
 			return s.ioError(t.ctx, err)
 		}
 		o.deadline = t.deadline
@@ -142,7 +154,7 @@ func (t turn) wait(attempt func(fd int) (done bool)) error {
 		fired := make(chan struct{})
 		stop := context.AfterFunc(t.ctx, func() {
 			defer close(fired)
-			_ = t.setDeadline(aLongTimeAgo)
+			_ = t.setDeadline(pf, aLongTimeAgo)
 		})
 		// The wake-up must not outlive this call: a late one would abort the
 		// next call in this direction.
@@ -156,9 +168,9 @@ func (t turn) wait(attempt func(fd int) (done bool)) error {
 	o.attempt, o.nonblocking = attempt, t.nonblocking
 	var err error
 	if t.dir == dirRead {
-		err = s.raw.Read(o.run)
+		err = pf.raw.Read(o.run)
 	} else {
-		err = s.raw.Write(o.run)
+		err = pf.raw.Write(o.run)
 	}
 	o.attempt = nil
 	return s.ioError(t.ctx, err)
@@ -177,11 +189,21 @@ func (s *Socket) op(dir direction) *op {
 	return *p
 }
 
-func (t turn) setDeadline(d time.Time) error {
+func (t turn) setDeadline(pf *pollFile, d time.Time) error {
 	if t.dir == dirRead {
-		return t.s.file.SetReadDeadline(d)
+		return pf.file.SetReadDeadline(d)
 	}
-	return t.s.file.SetWriteDeadline(d)
+	return pf.file.SetWriteDeadline(d)
+}
+
+// attemptDirect makes one attempt on the bare descriptor, as the poller
+// would, for a socket not registered with it.
+func (s *Socket) attemptDirect(attempt func(fd int) (done bool)) (done bool, err error) {
+	if !s.fdUses.acquire() {
+		return false, ErrClosed
+	}
+	defer s.fdUses.release()
+	return attempt(s.fd), nil
 }
 
 // blocking takes the turn, waits for attempt, and releases the turn.

@@ -60,25 +60,15 @@ func controlCases(ctx context.Context, e *env) ([]result, error) {
 	}
 	all = append(all, conns...)
 	var idx atomic.Int64
-	closeRate, _, err := e.calls(ctx, callers, func(ctx context.Context, _ int) error {
-		i := int(idx.Add(1) - 1)
-		if i >= len(all) {
-			// Out of sockets to close: make one to keep the callers busy.
-			s, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{})
-			if err != nil {
-				return err
-			}
-			_, err = e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: s.GetId()})
-			return err
-		}
-		_, err := e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: all[i]})
+	closeRate, _, err := e.callsN(ctx, callers, len(all), func(ctx context.Context, _ int) error {
+		_, err := e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: all[int(idx.Add(1)-1)]})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	// Whatever the close phase did not reach.
-	for i := int(idx.Load()); i < len(all); i++ {
+	for i := int(min(idx.Load(), int64(len(all)))); i < len(all); i++ {
 		e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: all[i]})
 	}
 	pairCalls := pairRate * 2

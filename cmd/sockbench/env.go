@@ -28,19 +28,22 @@ import (
 // in a process of its own (the baseline of the Attach cases).
 type env struct {
 	o options
-
-	sockd     *exec.Cmd
-	sockdAddr string
-	conn      *grpc.ClientConn
-	api       sockdv1.SocketServiceClient
-	health    healthpb.HealthClient
-
-	pprofAddr string
+	*sockdProc
 
 	sink     *exec.Cmd
 	sinkAddr string
 	sinkConn *grpc.ClientConn
 	sinkAPI  sockdv1.SocketServiceClient
+}
+
+// sockdProc is a sockd process and a client connection to it.
+type sockdProc struct {
+	cmd       *exec.Cmd
+	addr      string
+	conn      *grpc.ClientConn
+	api       sockdv1.SocketServiceClient
+	health    healthpb.HealthClient
+	pprofAddr string // its HTTP side, which serves the profiler
 }
 
 // clientOptions are the same for sockd and the bare sink.
@@ -55,40 +58,11 @@ var clientOptions = []grpc.DialOption{
 }
 
 func newEnv(ctx context.Context, o options) (*env, error) {
-	e := &env{o: o}
-	port, err := freePort()
+	p, err := startSockd(ctx, o.sockd)
 	if err != nil {
 		return nil, err
 	}
-	e.sockdAddr = "127.0.0.1:" + port
-	// Measured as an operator would run it, minus what would skew the
-	// comparison: no per-call info logs (the Check baseline would pay them
-	// too, but they are I/O), no rate limit, room for the idle case.
-	// The HTTP side serves the profiler: for -profile, and for the idle
-	// case, which asks sockd to collect garbage before it reads its memory.
-	p, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	httpAddr := "127.0.0.1:" + p
-	e.pprofAddr = httpAddr
-	e.sockd = exec.Command(o.sockd, "--grpc-addr", e.sockdAddr, "--http-addr", httpAddr, "--log-level", "warn", "--pprof",
-		"--rate", "0", "--max-sockets", "30000", "--max-sockets-per-principal", "30000", "--idle-timeout", "0")
-	e.sockd.Stderr = os.Stderr
-	if err := e.sockd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w (build it with: go build -o bin/ ./cmd/sockd)", o.sockd, err)
-	}
-	if e.conn, err = grpc.NewClient(e.sockdAddr, clientOptions...); err != nil {
-		e.close()
-		return nil, err
-	}
-	e.api = sockdv1.NewSocketServiceClient(e.conn)
-	e.health = healthpb.NewHealthClient(e.conn)
-	if err := waitServing(ctx, e.health); err != nil {
-		e.close()
-		return nil, fmt.Errorf("sockd did not come up: %w", err)
-	}
-
+	e := &env{o: o, sockdProc: p}
 	self, err := os.Executable()
 	if err != nil {
 		e.close()
@@ -120,22 +94,66 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 }
 
 func (e *env) close() {
-	for _, c := range []*grpc.ClientConn{e.conn, e.sinkConn} {
-		if c != nil {
-			c.Close()
-		}
+	if e.sinkConn != nil {
+		e.sinkConn.Close()
 	}
-	for _, p := range []*exec.Cmd{e.sockd, e.sink} {
-		if p != nil && p.Process != nil {
-			p.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { p.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				p.Process.Kill()
-			}
-		}
+	stop(e.sink)
+	e.sockdProc.close()
+}
+
+// startSockd runs a sockd as an operator would, minus what would skew the
+// comparison: no per-call info logs (the Check baseline would pay them too,
+// but they are I/O), no rate limit, room for the idle case. Its HTTP side
+// serves the profiler: for -profile, and for the idle case, which asks sockd
+// to collect garbage before it reads its memory.
+func startSockd(ctx context.Context, bin string) (*sockdProc, error) {
+	grpcPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	httpPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p := &sockdProc{addr: "127.0.0.1:" + grpcPort, pprofAddr: "127.0.0.1:" + httpPort}
+	p.cmd = exec.Command(bin, "--grpc-addr", p.addr, "--http-addr", p.pprofAddr, "--log-level", "warn", "--pprof",
+		"--rate", "0", "--max-sockets", "30000", "--max-sockets-per-principal", "30000", "--idle-timeout", "0")
+	p.cmd.Stderr = os.Stderr
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w (build it with: go build -o bin/ ./cmd/sockd)", bin, err)
+	}
+	if p.conn, err = grpc.NewClient(p.addr, clientOptions...); err != nil {
+		p.close()
+		return nil, err
+	}
+	p.api = sockdv1.NewSocketServiceClient(p.conn)
+	p.health = healthpb.NewHealthClient(p.conn)
+	if err := waitServing(ctx, p.health); err != nil {
+		p.close()
+		return nil, fmt.Errorf("sockd did not come up: %w", err)
+	}
+	return p, nil
+}
+
+func (p *sockdProc) close() {
+	if p.conn != nil {
+		p.conn.Close()
+	}
+	stop(p.cmd)
+}
+
+// stop interrupts a child process and waits for it (killing it after 10 s).
+func stop(c *exec.Cmd) {
+	if c == nil || c.Process == nil {
+		return
+	}
+	c.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.Process.Kill()
 	}
 }
 
@@ -183,7 +201,7 @@ func numCPU() int { return runtime.NumCPU() }
 
 // startProfile records sockd's CPU profile for the first seconds of the
 // run (through its /debug/pprof/profile); stop waits for it to be written.
-func (e *env) startProfile(path string, seconds int) (func(), error) {
+func (e *sockdProc) startProfile(path string, seconds int) (func(), error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
@@ -204,18 +222,48 @@ func (e *env) startProfile(path string, seconds int) (func(), error) {
 }
 
 // collectGarbage makes sockd run a garbage collection (its heap profile
-// endpoint does, with gc=1), so that its memory is measured without garbage.
-func (e *env) collectGarbage() error {
-	resp, err := http.Get("http://" + e.pprofAddr + "/debug/pprof/heap?gc=1")
+// endpoint does, with gc=1), so that its memory is measured without
+// garbage, and returns its live heap (the profile's HeapAlloc) after it.
+func (e *sockdProc) collectGarbage() (int64, error) {
+	resp, err := http.Get("http://" + e.pprofAddr + "/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
-		return err
+		return 0, err
 	}
-	io.Copy(io.Discard, resp.Body)
-	return resp.Body.Close()
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
+			io.Copy(io.Discard, resp.Body)
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no HeapAlloc in sockd's heap profile (%v)", sc.Err())
+}
+
+// settledRSS is a process's resident memory once the runtime has given
+// back what it will: read until it has not fallen for a second (at most 10 s).
+func settledRSS(pid int) (int64, error) {
+	low, err := rss(pid)
+	if err != nil {
+		return 0, err
+	}
+	deadline, since := time.Now().Add(10*time.Second), time.Now()
+	for time.Since(since) < time.Second && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		n, err := rss(pid)
+		if err != nil {
+			return 0, err
+		}
+		if n < low {
+			low, since = n, time.Now()
+		}
+	}
+	return low, nil
 }
 
 // saveHeapProfile writes sockd's heap profile.
-func (e *env) saveHeapProfile(path string) error {
+func (e *sockdProc) saveHeapProfile(path string) error {
 	resp, err := http.Get("http://" + e.pprofAddr + "/debug/pprof/heap?debug=1")
 	if err != nil {
 		return err

@@ -20,28 +20,36 @@ func (e *env) calls(ctx context.Context, callers int, call func(ctx context.Cont
 	return e.callsN(ctx, callers, 0, call)
 }
 
-// callsN is calls that also stops after max calls in the window (0: no
-// bound), for calls that each hold a descriptor.
+// callsN is calls that also stops after max calls (0: no bound), for calls
+// that each hold a descriptor. A bounded run warms up for the warm-up time
+// or a fifth of its calls, whichever ends first, so that it always measures.
+// The rate is the measured calls over the time from the first measured
+// call's start to the last one's end.
 func (e *env) callsN(ctx context.Context, callers, max int, call func(ctx context.Context, i int) error) (float64, time.Duration, error) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var firstErr error
 	begin := time.Now()
-	measureFrom, measureTo := e.o.warmup, e.o.warmup+e.o.duration
+	warmCalls := int64(max / 5)
+	var started atomic.Int64
+	var measureFrom atomic.Int64 // since begin, +1 so that 0 means not yet
+	var lastEnd atomic.Int64
 	var wg sync.WaitGroup
-	var made atomic.Int64
-	var end atomic.Int64 // when the bound was reached, if it was
 	for i := range callers {
 		wg.Go(func() {
 			var mine []time.Duration
 			for {
 				start := time.Since(begin)
-				if start >= measureTo {
+				n := started.Add(1)
+				if max > 0 && n > int64(max) {
 					break
 				}
-				if max > 0 && made.Add(1) > int64(max) {
-					end.CompareAndSwap(0, int64(start))
-					break
+				warm := start < e.o.warmup && (max == 0 || n <= warmCalls)
+				if !warm {
+					measureFrom.CompareAndSwap(0, int64(start)+1)
+					if start >= time.Duration(measureFrom.Load()-1)+e.o.duration {
+						break
+					}
 				}
 				err := call(ctx, i)
 				if err != nil {
@@ -50,8 +58,15 @@ func (e *env) callsN(ctx context.Context, callers, max int, call func(ctx contex
 					mu.Unlock()
 					return
 				}
-				if start >= measureFrom {
-					mine = append(mine, time.Since(begin)-start)
+				if !warm {
+					end := time.Since(begin)
+					mine = append(mine, end-start)
+					for {
+						last := lastEnd.Load()
+						if int64(end) <= last || lastEnd.CompareAndSwap(last, int64(end)) {
+							break
+						}
+					}
 				}
 			}
 			mu.Lock()
@@ -67,10 +82,7 @@ func (e *env) callsN(ctx context.Context, callers, max int, call func(ctx contex
 	if len(lat) == 0 {
 		return 0, 0, fmt.Errorf("no calls completed")
 	}
-	window := e.o.duration
-	if stop := time.Duration(end.Load()); stop > 0 {
-		window = stop - measureFrom
-	}
+	window := time.Duration(lastEnd.Load() - (measureFrom.Load() - 1))
 	return float64(len(lat)) / window.Seconds(), lat[len(lat)*99/100], nil
 }
 
