@@ -5,10 +5,11 @@
 // Every socket is created with socket(2) (SOCK_NONBLOCK|SOCK_CLOEXEC) and each
 // call is made on the kernel when the caller makes it, in the caller's order,
 // so the semantics are those of the kernel (and of Python's socket module).
-// The descriptor is handed to Go's runtime poller (os.NewFile, which takes
-// ownership without a dup), so a blocked call parks no thread and can be
-// aborted by a deadline or a cancelled context without closing the socket and
-// without losing a byte.
+// A call that must wait hands the descriptor to Go's runtime poller (once,
+// with os.NewFile, which takes ownership without a dup), so a blocked call
+// parks no thread and can be aborted by a deadline or a cancelled context
+// without closing the socket and without losing a byte; a socket whose calls
+// never wait never joins the poller.
 //
 // The package is plain Go over the standard library and golang.org/x/sys/unix.
 // It knows nothing of gRPC: the service package translates its typed errors
