@@ -31,6 +31,8 @@ type options struct {
 	warmup   time.Duration
 	runs     int
 	json     bool
+	out      string // also write the JSON results here
+	md       string // also write the results as a Markdown table here
 	cases    string
 	plot     string
 	idle     int
@@ -46,6 +48,8 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "traffic before each measurement starts")
 	flag.IntVar(&o.runs, "runs", 1, "runs of each case; the report gives min, median and max of the ratios")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON")
+	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.md, "md", "", "also write the results as a Markdown table to this file (docs/benchmarks.md's)")
 	flag.StringVar(&o.cases, "cases", "all", "comma-separated case prefixes to run (attach, udp, unary, idle, control, sweep)")
 	flag.StringVar(&o.plot, "plot", "", "write a PNG of throughput against chunk size to this file (runs the sweep)")
 	flag.IntVar(&o.idle, "idle-sockets", 10000, "sockets the idle case holds")
@@ -160,21 +164,70 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		fmt.Fprintf(os.Stderr, "wrote %s\n", o.plot)
 	}
+	report := map[string]any{"machine": machine(), "duration": o.duration.String(), "runs": o.runs, "cases": sums}
+	if o.out != "" {
+		b, err := json.MarshalIndent(report, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.md != "" {
+		if err := os.WriteFile(o.md, []byte(markdown(o, sums)), 0o644); err != nil {
+			return err
+		}
+	}
 	if o.json {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"machine": machine(), "duration": o.duration.String(), "runs": o.runs, "cases": sums})
+		return enc.Encode(report)
 	}
 	fmt.Fprintf(out, "%-28s %14s %14s  %-24s %s\n", "case", "sockd", "baseline", "ratio min–median–max", "target")
 	for _, s := range sums {
-		met := "ok"
-		if !s.Met {
-			met = "MISSED"
-		}
 		fmt.Fprintf(out, "%-28s %14s %14s  %.2f–%.2f–%.2f %9s  %s %s  (vs %s)\n", s.Case, fmtValue(s.Sockd, s.Unit), fmtValue(s.Baseline, s.Unit),
-			s.RatioMin, s.Ratio, s.RatioMax, "", s.Target, met, s.Against)
+			s.RatioMin, s.Ratio, s.RatioMax, "", s.Target, metWord(s.Met), s.Against)
 	}
 	return nil
+}
+
+func metWord(met bool) string {
+	if met {
+		return "ok"
+	}
+	return "MISSED"
+}
+
+// markdown is the results as a table, each row with the command that
+// reproduces it.
+func markdown(o options, sums []summary) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| case | sockd (median run) | baseline | ratio min – median – max (n = %d) | target | met | reproduce |\n", o.runs)
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	for _, s := range sums {
+		note := ""
+		if s.Note != "" {
+			note = "<br>" + s.Note
+		}
+		fmt.Fprintf(&b, "| `%s` | %s%s | %s: %s | %.2f – **%.2f** – %.2f | %s | %s | `bin/sockbench -cases %s -runs %d` |\n",
+			s.Case, fmtValue(s.Sockd, s.Unit), note, s.Against, fmtValue(s.Baseline, s.Unit),
+			s.RatioMin, s.Ratio, s.RatioMax, s.Target, metWord(s.Met), caseGroup(s.Case), o.runs)
+	}
+	return b.String()
+}
+
+// caseGroup is the -cases value that runs a case.
+func caseGroup(c string) string {
+	if strings.HasPrefix(c, "attach-udp") {
+		return "udp"
+	}
+	for _, g := range []string{"attach", "udp", "unary", "control", "idle"} {
+		if strings.HasPrefix(c, g) {
+			return g
+		}
+	}
+	return c
 }
 
 func line(r result) string {
