@@ -129,14 +129,18 @@ func (o *op) call(fd uintptr) bool { return o.attempt(int(fd)) || o.nonblocking 
 // attempt must then report its own EAGAIN.
 func (t turn) wait(attempt func(fd int) (done bool)) error {
 	s := t.s
+	if err := t.ctx.Err(); err != nil {
+		return err
+	}
+	// One attempt on the bare descriptor first: most calls need no wait,
+	// and those skip the deadline and the context's wake-up below. Only a
+	// call that must wait puts the descriptor in the poller (once).
+	done, err := s.attemptDirect(attempt)
+	if err != nil || done || t.nonblocking {
+		return err
+	}
 	pf := s.polled.Load()
 	if pf == nil {
-		// Not in the poller yet: one attempt on the bare descriptor, and
-		// only if it would have to wait does the descriptor join the poller.
-		done, err := s.attemptDirect(attempt)
-		if err != nil || done || t.nonblocking {
-			return err
-		}
 		if pf, err = s.poller(); err != nil {
 			return s.ioError(t.ctx, err)
 		}
@@ -166,7 +170,6 @@ func (t turn) wait(attempt func(fd int) (done bool)) error {
 		}()
 	}
 	o.attempt, o.nonblocking = attempt, t.nonblocking
-	var err error
 	if t.dir == dirRead {
 		err = pf.raw.Read(o.run)
 	} else {

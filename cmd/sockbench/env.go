@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -32,6 +33,7 @@ type env struct {
 
 	sink     *exec.Cmd
 	sinkAddr string
+	sinkProf *sockdProc // the sink's profiler (only pprofAddr is set)
 	sinkConn *grpc.ClientConn
 	sinkAPI  sockdv1.SocketServiceClient
 }
@@ -84,7 +86,12 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 		e.close()
 		return nil, fmt.Errorf("bare sink: %w", err)
 	}
-	e.sinkAddr = strings.TrimSpace(line)
+	addrs := strings.Fields(line)
+	if len(addrs) != 2 {
+		e.close()
+		return nil, fmt.Errorf("bare sink: unexpected %q", line)
+	}
+	e.sinkAddr, e.sinkProf = addrs[0], &sockdProc{pprofAddr: addrs[1]}
 	if e.sinkConn, err = grpc.NewClient(e.sinkAddr, clientOptions...); err != nil {
 		e.close()
 		return nil, err
@@ -199,33 +206,44 @@ func rss(pid int) (int64, error) {
 
 func numCPU() int { return runtime.NumCPU() }
 
-// startProfile records sockd's CPU profile for the first seconds of the
-// run (through its /debug/pprof/profile); stop waits for it to be written.
+// startProfile records sockd's CPU profile, and the allocations it makes,
+// for the first seconds of the run (through /debug/pprof/profile and
+// /debug/pprof/allocs with seconds=, to path and path.allocs); stop waits
+// for both to be written.
 func (e *sockdProc) startProfile(path string, seconds int) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer f.Close()
-		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.pprofAddr, seconds))
+	var wg sync.WaitGroup
+	for _, p := range []struct{ file, endpoint string }{{path, "profile"}, {path + ".allocs", "allocs"}} {
+		f, err := os.Create(p.file)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "profile:", err)
-			return
+			return nil, err
 		}
-		defer resp.Body.Close()
-		io.Copy(f, resp.Body)
-	}()
-	return func() { <-done }, nil
+		wg.Go(func() {
+			defer f.Close()
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", e.pprofAddr, p.endpoint, seconds))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				return
+			}
+			defer resp.Body.Close()
+			io.Copy(f, resp.Body)
+		})
+	}
+	return wg.Wait, nil
 }
 
 // collectGarbage makes sockd run a garbage collection (its heap profile
 // endpoint does, with gc=1), so that its memory is measured without
 // garbage, and returns its live heap (the profile's HeapAlloc) after it.
-func (e *sockdProc) collectGarbage() (int64, error) {
-	resp, err := http.Get("http://" + e.pprofAddr + "/debug/pprof/heap?gc=1&debug=1")
+func (e *sockdProc) collectGarbage() (int64, error) { return e.memStat("HeapAlloc", true) }
+
+// memStat reads one of sockd's runtime.MemStats from its heap profile
+// (after a collection if gc).
+func (e *sockdProc) memStat(name string, gc bool) (int64, error) {
+	url := "http://" + e.pprofAddr + "/debug/pprof/heap?debug=1"
+	if gc {
+		url += "&gc=1"
+	}
+	resp, err := http.Get(url)
 	if err != nil {
 		return 0, err
 	}
@@ -233,12 +251,12 @@ func (e *sockdProc) collectGarbage() (int64, error) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), "# "+name+" = "); ok {
 			io.Copy(io.Discard, resp.Body)
 			return strconv.ParseInt(v, 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no HeapAlloc in sockd's heap profile (%v)", sc.Err())
+	return 0, fmt.Errorf("no %s in sockd's heap profile (%v)", name, sc.Err())
 }
 
 // settledRSS is a process's resident memory once the runtime has given

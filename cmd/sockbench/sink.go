@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -21,7 +23,8 @@ import (
 
 // serveSink is the bare gRPC baseline: a server with sockd's codec and
 // transport settings whose Attach receives bytes and drops them, with
-// nothing behind it. It prints its address and serves until killed.
+// nothing behind it. It prints its gRPC and profiler addresses and serves
+// until killed.
 func serveSink() {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +45,14 @@ func serveSink() {
 	)
 	sockdv1.RegisterSocketServiceServer(srv, &sinkServer{})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
-	fmt.Println(l.Addr().String())
+	// Its profiler too, so that its allocations can be counted as sockd's are.
+	hl, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	go http.Serve(hl, nil) // net/http/pprof's handlers
+	fmt.Println(l.Addr().String(), hl.Addr().String())
 	srv.Serve(l)
 }
 
