@@ -151,7 +151,13 @@ func (c Codec) unmarshalAttachIn(wire mem.BufferSlice, in *AttachIn) error {
 		for _, b := range wire {
 			n := b.Len()
 			lo, hi := max(skip, off), min(end, off+n)
-			if lo < hi {
+			switch {
+			case lo == off && hi == off+n:
+				// The whole buffer: a counted reference to it as it is
+				// (slicing a small, unpooled buffer would allocate).
+				b.Ref()
+				in.Data = append(in.Data, b)
+			case lo < hi:
 				in.Data = append(in.Data, b.Slice(lo-off, hi-off)) // a counted reference
 			}
 			off += n

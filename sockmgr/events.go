@@ -3,6 +3,7 @@ package sockmgr
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"time"
 )
@@ -62,10 +63,16 @@ type bus struct {
 	subs    map[*Subscription]struct{}
 	bufSize int
 	closed  bool
+
+	// Totals for Stats.
+	created map[Protocol]uint64 // created and accepted
+	closes  map[string]uint64   // by reason
+	dropped uint64              // events not queued for a subscriber that fell behind
 }
 
 func newBus(history, buffer int) *bus {
-	return &bus{hist: make([]Event, 0, history), subs: map[*Subscription]struct{}{}, bufSize: buffer}
+	return &bus{hist: make([]Event, 0, history), subs: map[*Subscription]struct{}{}, bufSize: buffer,
+		created: map[Protocol]uint64{}, closes: map[string]uint64{}}
 }
 
 func (b *bus) publish(kind EventKind, info Info, detail string) {
@@ -75,6 +82,12 @@ func (b *bus) publish(kind EventKind, info Info, detail string) {
 		return
 	}
 	b.seq++
+	switch kind {
+	case EventCreated, EventAccepted:
+		b.created[info.Protocol]++
+	case EventClosed:
+		b.closes[detail]++
+	}
 	ev := Event{Seq: b.seq, Time: time.Now(), Kind: kind, Socket: info, Detail: detail}
 	if len(b.hist) < cap(b.hist) {
 		b.hist = append(b.hist, ev)
@@ -83,10 +96,17 @@ func (b *bus) publish(kind EventKind, info Info, detail string) {
 		b.histPos = (b.histPos + 1) % cap(b.hist)
 	}
 	for sub := range b.subs {
-		if sub.wants(&ev) {
-			sub.push(ev)
+		if sub.wants(&ev) && !sub.push(ev) {
+			b.dropped++
 		}
 	}
+}
+
+// stats returns the bus's totals (copies) and its subscribers now.
+func (b *bus) stats() (created map[Protocol]uint64, closes map[string]uint64, published uint64, subscribers int, dropped uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.created), maps.Clone(b.closes), b.seq, len(b.subs), b.dropped
 }
 
 func (b *bus) lastSeq() uint64 {
@@ -170,9 +190,12 @@ func (sub *Subscription) wants(ev *Event) bool {
 	return sub.scope.sees(ev.Socket.Owner) && (sub.match == nil || sub.match(ev))
 }
 
-func (sub *Subscription) push(ev Event) {
+// push queues ev; it reports false when the queue is full and ev is
+// dropped (and counted as missed).
+func (sub *Subscription) push(ev Event) (queuedOK bool) {
 	sub.mu.Lock()
-	if len(sub.queue) >= sub.size {
+	queuedOK = len(sub.queue) < sub.size
+	if !queuedOK {
 		sub.pendingMissed++
 	} else {
 		sub.queue = append(sub.queue, queued{ev: ev, missedBefore: sub.pendingMissed})
@@ -183,6 +206,7 @@ func (sub *Subscription) push(ev Event) {
 	case sub.notify <- struct{}{}:
 	default:
 	}
+	return queuedOK
 }
 
 func (sub *Subscription) end() {

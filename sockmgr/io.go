@@ -129,13 +129,14 @@ func (s *Socket) send(ctx context.Context, op string, data []byte, to unix.Socka
 	t.release()
 
 	if sent > 0 {
-		s.bytesSent.Add(uint64(sent))
+		dgrams := 0
 		if s.proto == UDP {
-			s.dgramsSent.Add(1)
+			dgrams = 1
 		}
+		s.countSent(sent, dgrams)
 		s.touch()
 	} else if len(data) == 0 && err == nil && sendErr == nil && s.proto == UDP {
-		s.dgramsSent.Add(1) // an empty datagram is a datagram
+		s.countSent(0, 1) // an empty datagram is a datagram
 		s.touch()
 	}
 	if err == nil {
@@ -247,7 +248,7 @@ func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOption
 	st.reset() // keep the arrays, not the caller's buffers
 	t.release()
 	if sent > 0 {
-		s.bytesSent.Add(uint64(sent))
+		s.countSent(sent, 0)
 		s.touch()
 	}
 	if err == nil {
@@ -277,8 +278,7 @@ func (s *Socket) SendDatagrams(ctx context.Context, dgrams [][]byte, opts SendOp
 	st.reset()
 	t.release()
 	if sentDgrams > 0 {
-		s.bytesSent.Add(uint64(sentBytes))
-		s.dgramsSent.Add(uint64(sentDgrams))
+		s.countSent(sentBytes, sentDgrams)
 		s.touch()
 	}
 	if err == nil {
@@ -471,7 +471,7 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 		// as recv(2) with MSG_WAITALL does; the next call sees the error.
 		res.Data = data[:got]
 		if !opts.Peek {
-			s.bytesReceived.Add(uint64(got))
+			s.countReceived(got, 0)
 			s.touch()
 		}
 		return res, nil
@@ -659,8 +659,7 @@ func (s *Socket) recvDatagram(ctx context.Context, buf []byte, opts RecvOptions)
 }
 
 func (s *Socket) countDatagram(n int) {
-	s.bytesReceived.Add(uint64(n))
-	s.dgramsRecv.Add(1)
+	s.countReceived(n, 1)
 	s.touch()
 }
 

@@ -60,6 +60,7 @@ func (sc Scope) sees(owner string) bool { return sc.Admin || sc.Owner == owner }
 type Manager struct {
 	cfg    Config
 	events *bus
+	totals totals
 
 	mu       sync.RWMutex
 	byID     map[string]*Socket

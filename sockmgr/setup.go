@@ -299,6 +299,7 @@ func (s *Socket) Accept(ctx context.Context, opts AcceptOptions) (*Socket, error
 	child := newSocket(s.m, nfd, TCP, s.family)
 	child.owner, child.labels, child.parentID, child.name = s.owner, s.labels, s.id, opts.Name
 	child.idleTimeout, child.leaseID = s.idleTimeout, s.leaseID
+	child.lingers.Store(s.lingers.Load())
 	// The accepted socket's local address is the listener's, unless the
 	// listener is bound to the wildcard (then the kernel says which).
 	child.state, child.remote = StateConnected, peer
@@ -314,6 +315,7 @@ func (s *Socket) Accept(ctx context.Context, opts AcceptOptions) (*Socket, error
 		return nil, opErr("accept", s.id, "", err)
 	}
 	s.accepted.Add(1)
+	s.m.totals.accepted.Add(1)
 	s.touch()
 	child.mu.Lock()
 	child.emitLocked(EventAccepted, "from "+child.remote.String()+" on "+s.id)

@@ -48,7 +48,11 @@ type Socket struct {
 	// Calls that use fd directly hold a use of fdUses.
 	polled atomic.Pointer[pollFile]
 	fdUses fdGuard
-	busy   atomic.Int32 // calls holding a turn: a socket in a blocking call is not idle
+	// lingers: SO_LINGER is on with a timeout, so close(2) may block until
+	// the unsent data is acknowledged (set by SetOption, inherited by
+	// accepted sockets as the kernel inherits the option).
+	lingers atomic.Bool
+	busy    atomic.Int32 // calls holding a turn: a socket in a blocking call is not idle
 	// turns are the read and write directions' semaphores (see wait.go),
 	// made on first use: an idle socket carries none of the data path.
 	turns [2]atomic.Pointer[chan struct{}]
@@ -127,7 +131,10 @@ func (s *Socket) closeFD() error {
 	if pf := s.polled.Load(); pf != nil {
 		return pf.file.Close()
 	}
-	return unix.Close(s.fd)
+	if s.lingers.Load() {
+		return unix.Close(s.fd) // may block: tell the scheduler
+	}
+	return rawClose(s.fd)
 }
 
 // ID returns the socket's id.
@@ -262,6 +269,9 @@ func (s *Socket) SetOption(name string, value int) (int, error) {
 	})
 	if err != nil {
 		return 0, opErr("setsockopt "+o.name, s.id, "", err)
+	}
+	if o.level == unix.SOL_SOCKET && o.opt == unix.SO_LINGER {
+		s.lingers.Store(got > 0)
 	}
 	s.touch()
 	return got, nil

@@ -156,6 +156,15 @@ func rawAccept4(fd, flags int) (int, netip.AddrPort, error) {
 	return int(nfd), r.addrPort(), nil
 }
 
+// rawClose is close(2) of a socket whose close cannot block (no SO_LINGER
+// timeout): the kernel queues the FIN and returns.
+func rawClose(fd int) error {
+	if _, _, errno := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // pollNow is poll(2) of one descriptor with no wait: the events of want
 // (and POLLERR, POLLHUP) that hold now, 0 if none or on error.
 func pollNow(fd int, want int16) int16 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -108,7 +109,21 @@ type op struct {
 	attempt     func(fd int) (done bool)
 	nonblocking bool
 	run         func(uintptr) bool // o.call, bound once
-	deadline    time.Time          // the descriptor's deadline in this direction
+	deadline    time.Time          // the descriptor's deadline in this direction, as last set
+	// watch wakes the direction's waiting call when its context ends. It is
+	// registered once per context (context.AfterFunc allocates) and kept
+	// while calls come with the same context, as a stream's writes do, so
+	// that a stream that often waits for the socket allocates nothing per
+	// wait; a call with another context replaces it.
+	watch atomic.Pointer[watch]
+	woken atomic.Bool // a watch fired: the descriptor's deadline is in the past
+}
+
+// watch is one context's wake-up (see op.watch).
+type watch struct {
+	ctx   context.Context
+	stop  func() bool
+	fired chan struct{} // closed when the wake-up has run
 }
 
 func newOp() *op {
@@ -146,28 +161,22 @@ func (t turn) wait(attempt func(fd int) (done bool)) error {
 		}
 	}
 	o := s.op(t.dir)
+	t.watchContext(o, pf)
 	// The descriptor keeps its deadline between calls; setting it costs a
 	// trip into the runtime's timers, so it is set only when it changes.
+	if o.woken.Swap(false) {
+		o.deadline = aLongTimeAgo
+	}
 	if !o.deadline.Equal(t.deadline) {
 		if err := t.setDeadline(pf, t.deadline); err != nil {
 			return s.ioError(t.ctx, err)
 		}
 		o.deadline = t.deadline
 	}
-	if t.ctx.Done() != nil {
-		fired := make(chan struct{})
-		stop := context.AfterFunc(t.ctx, func() {
-			defer close(fired)
-			_ = t.setDeadline(pf, aLongTimeAgo)
-		})
-		// The wake-up must not outlive this call: a late one would abort the
-		// next call in this direction.
-		defer func() {
-			if !stop() {
-				<-fired
-				o.deadline = aLongTimeAgo
-			}
-		}()
+	// A wake-up that ran before the deadline above was set is undone by it:
+	// a context that has ended by now ends the call here instead.
+	if err := t.ctx.Err(); err != nil {
+		return err
 	}
 	o.attempt, o.nonblocking = attempt, t.nonblocking
 	if t.dir == dirRead {
@@ -177,6 +186,33 @@ func (t turn) wait(attempt func(fd int) (done bool)) error {
 	}
 	o.attempt = nil
 	return s.ioError(t.ctx, err)
+}
+
+// watchContext makes sure that the end of the turn's context wakes the
+// direction's waiting call, and that no other context's does.
+func (t turn) watchContext(o *op, pf *pollFile) {
+	w := o.watch.Load()
+	if w != nil && w.ctx == t.ctx {
+		return
+	}
+	if w != nil {
+		if !w.stop() {
+			<-w.fired // it ran (or is running): its deadline is set, woken too
+		}
+		o.watch.CompareAndSwap(w, nil)
+	}
+	if t.ctx.Done() == nil {
+		return
+	}
+	nw := &watch{ctx: t.ctx, fired: make(chan struct{})}
+	o.watch.Store(nw) // before the wake-up can run and let it go
+	dir := t.dir
+	nw.stop = context.AfterFunc(t.ctx, func() {
+		_ = turn{dir: dir}.setDeadline(pf, aLongTimeAgo)
+		o.woken.Store(true)
+		close(nw.fired)
+		o.watch.CompareAndSwap(nw, nil) // let the context go
+	})
 }
 
 // op returns the direction's op, made on first use; the caller holds the

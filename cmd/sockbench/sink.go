@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
@@ -51,7 +52,8 @@ func serveSink() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	go http.Serve(hl, nil) // net/http/pprof's handlers
+	http.Handle("/metrics", promhttp.Handler()) // the Go runtime's metrics, as sockd serves them
+	go http.Serve(hl, nil)                      // with net/http/pprof's handlers
 	fmt.Println(l.Addr().String(), hl.Addr().String())
 	srv.Serve(l)
 }

@@ -79,7 +79,7 @@ func (e *env) measureTCP(ctx context.Context, size int, withSocat bool) (through
 	defer e.api.CloseSocket(context.Background(), &sockdv1.CloseSocketRequest{Id: sock.GetId()})
 	var floodErr error
 	var sent atomic.Int64
-	mallocs0, err := e.memStat("Mallocs", false)
+	mallocs0, err := e.mallocs()
 	if err != nil {
 		return t, err
 	}
@@ -89,7 +89,7 @@ func (e *env) measureTCP(ctx context.Context, size int, withSocat bool) (through
 	}
 	// Every allocation sockd made during the run (the stream's set-up and
 	// this query included) over the messages it carried.
-	mallocs1, err := e.memStat("Mallocs", false)
+	mallocs1, err := e.mallocs()
 	if err != nil {
 		return t, err
 	}
@@ -99,14 +99,14 @@ func (e *env) measureTCP(ctx context.Context, size int, withSocat bool) (through
 
 	// Bare: the same client and codec into a gRPC sink with nothing behind it.
 	var bareSent atomic.Int64
-	if mallocs0, err = e.sinkProf.memStat("Mallocs", false); err != nil {
+	if mallocs0, err = e.sinkProf.mallocs(); err != nil {
 		return t, err
 	}
 	t.bare = e.rate(ctx, func(ctx context.Context) { floodErr = attachFlood(ctx, e.sinkAPI, "sink", size, &bareSent) }, bareSent.Load)
 	if floodErr != nil {
 		return t, fmt.Errorf("bare sink: %w", floodErr)
 	}
-	if mallocs1, err = e.sinkProf.memStat("Mallocs", false); err != nil {
+	if mallocs1, err = e.sinkProf.mallocs(); err != nil {
 		return t, err
 	}
 	if msgs := bareSent.Load() / int64(size); msgs > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/pprof"
 	"net/textproto"
@@ -11,6 +12,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/sockd/sockd/gen/openapiv2"
@@ -26,10 +28,18 @@ var forwardedHeaders = map[string]string{
 	"X-Request-Id": service.RequestIDHeader,
 }
 
+// httpOptions are what the HTTP side serves besides the gateway.
+type httpOptions struct {
+	healthy   func() bool   // /healthz
+	profiling bool          // /debug/pprof/
+	metrics   http.Handler  // /metrics
+	auth      *service.Auth // who may read /metrics
+}
+
 // newHTTPHandler serves the REST gateway (through conn, a real gRPC client
 // connection to this daemon, so REST passes the same interceptors as gRPC),
-// the OpenAPI document and the health check.
-func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, healthy func() bool, profiling bool) (http.Handler, error) {
+// the OpenAPI document, the health check, the metrics and the live view.
+func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, o httpOptions) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{},
@@ -66,23 +76,40 @@ func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, healthy func() b
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !healthy() {
+		if !o.healthy() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("shutting down\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	if profiling {
+	// Metrics need a token when tokens are configured, like the API (they
+	// hold no socket ids or addresses, but they are not public either).
+	mux.Handle("GET /metrics", sameOrigin(requireAuth(o.auth, o.metrics)))
+	if o.profiling {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("sockd: REST API under /v1/ (see /openapi.json), health at /healthz\n"))
-	})
+	registerLiveview(mux)
 	return mux, nil
+}
+
+// requireAuth answers 401, in the REST error shape, to a request without
+// valid credentials when authentication is configured.
+func requireAuth(auth *service.Auth, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := auth.AuthenticateHTTP(r); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sockd"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			msg, _ := json.Marshal(status.Convert(err).Message())
+			_, _ = w.Write([]byte(`{"code":16,"message":` + string(msg) +
+				`,"details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"UNAUTHENTICATED","domain":"sockd"}]}`))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // sameOrigin answers 403 to a browser request from a foreign page: one whose

@@ -89,6 +89,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	unary, stream := service.Interceptors(service.InterceptorConfig{
 		Log: log, Auth: auth, RateLimit: service.NewRateLimiter(cfg.rate, burst), StreamsDone: streamsDone,
 	})
+	// Metrics count every call, refused ones included: outermost.
+	metrics := service.NewMetrics(mgr)
+	unaryMetrics, streamMetrics := metrics.Interceptors()
+	unary = append([]grpc.UnaryServerInterceptor{unaryMetrics}, unary...)
+	stream = append([]grpc.StreamServerInterceptor{streamMetrics}, stream...)
 	// Requests up to twice the per-call limit reach the service, which
 	// answers with a LIMIT_EXCEEDED naming the limit; beyond that gRPC
 	// refuses them itself.
@@ -127,6 +132,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		reflection.Register(srv)
 	}
 	healthSrv.SetServingStatus(sockdv1.SocketService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	for _, srv := range uniqueServers(grpcSrv, networkSrv) {
+		metrics.InitializeMetrics(srv)
+	}
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 3)
@@ -150,7 +158,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer conn.Close()
-		handler, err := newHTTPHandler(ctx, conn, healthy.Load, cfg.pprof)
+		handler, err := newHTTPHandler(ctx, conn, httpOptions{
+			healthy: healthy.Load, profiling: cfg.pprof, metrics: metrics.Handler(), auth: auth,
+		})
 		if tlsCfg != nil {
 			httpLis = tls.NewListener(httpLis, tlsCfg)
 		}
