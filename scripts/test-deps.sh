@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the real peers the tests drive are installed: Python (the socket
 # tutorial's peer), iproute2 (ss, ip), util-linux (unshare), bsdutils (script:
-# a terminal for sockctl's progress bar), curl, socat, ncat.
+# a terminal for sockctl's progress bar), curl, socat, ncat, and Chromium
+# (the live view's browser test drives it headless).
 # Idempotent: installs only what is missing, with apt-get, when run as root;
 # otherwise prints the command to run.
 set -euo pipefail
@@ -15,6 +16,7 @@ declare -A pkg_of=(
   [socat]=socat
   [ncat]=ncat
   [script]=bsdutils
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!pkg_of[@]}"; do

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,15 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 	}
 	if err := stream.Send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Socket{Socket: toProto(info)}}); err != nil {
 		return err
+	}
+	if l := loggerFrom(ctx); l.Enabled(ctx, slog.LevelDebug) {
+		l.DebugContext(ctx, "attach started", "socketId", info.ID, "protocol", info.Protocol.String(), "remote", info.RemoteAddr.String())
+		defer func() {
+			c := sock.Info().Counters
+			l.DebugContext(ctx, "attach ended", "socketId", info.ID,
+				"bytesToSocket", c.BytesSent-info.Counters.BytesSent, "bytesFromSocket", c.BytesReceived-info.Counters.BytesReceived,
+				"datagramsToSocket", c.DatagramsSent-info.Counters.DatagramsSent, "datagramsFromSocket", c.DatagramsReceived-info.Counters.DatagramsReceived)
+		}()
 	}
 
 	// client → socket

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -396,6 +397,9 @@ func (s *Server) Send(ctx context.Context, req *sockdv1.SendRequest) (*sockdv1.S
 		return nil, err
 	}
 	n, err := sock.Send(ctx, data, sockmgr.SendOptions{All: req.GetAll(), Timeout: timeout})
+	if l := loggerFrom(ctx); l.Enabled(ctx, slog.LevelDebug) {
+		l.DebugContext(ctx, "send", "socketId", sock.ID(), "bytes", len(data), "sent", n, "all", req.GetAll(), "err", err)
+	}
 	if err != nil {
 		return nil, withBytesSent(toStatus(ctx, err), n)
 	}
@@ -421,6 +425,9 @@ func (s *Server) SendTo(ctx context.Context, req *sockdv1.SendToRequest) (*sockd
 		return nil, err
 	}
 	n, err := sock.SendTo(ctx, data, req.GetAddress(), sockmgr.SendOptions{Timeout: timeout})
+	if l := loggerFrom(ctx); l.Enabled(ctx, slog.LevelDebug) {
+		l.DebugContext(ctx, "sendto", "socketId", sock.ID(), "to", req.GetAddress(), "bytes", len(data), "sent", n, "err", err)
+	}
 	if err != nil {
 		return nil, toStatus(ctx, err)
 	}
@@ -443,6 +450,9 @@ func (s *Server) Recv(ctx context.Context, req *sockdv1.RecvRequest) (*sockdv1.R
 	r, err := sock.Recv(ctx, sockmgr.RecvOptions{
 		MaxBytes: int(req.GetMaxBytes()), Peek: req.GetPeek(), WaitAll: req.GetWaitAll(), Timeout: timeout,
 	})
+	if l := loggerFrom(ctx); l.Enabled(ctx, slog.LevelDebug) {
+		l.DebugContext(ctx, "recv", "socketId", sock.ID(), "max", req.GetMaxBytes(), "bytes", len(r.Data), "eof", r.EOF, "err", err)
+	}
 	if err != nil {
 		return nil, toStatus(ctx, err)
 	}
@@ -467,6 +477,9 @@ func (s *Server) RecvFrom(ctx context.Context, req *sockdv1.RecvFromRequest) (*s
 		return nil, err
 	}
 	r, err := sock.RecvFrom(ctx, sockmgr.RecvOptions{MaxBytes: int(req.GetMaxBytes()), Peek: req.GetPeek(), Timeout: timeout})
+	if l := loggerFrom(ctx); l.Enabled(ctx, slog.LevelDebug) {
+		l.DebugContext(ctx, "recvfrom", "socketId", sock.ID(), "from", r.From.String(), "bytes", len(r.Data), "truncated", r.Truncated, "err", err)
+	}
 	if err != nil {
 		return nil, toStatus(ctx, err)
 	}

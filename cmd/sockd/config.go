@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/service"
+	"github.com/sockd/sockd/sockmgr"
 )
 
 // config is sockd's settings. Every flag is also read from the environment as
@@ -46,6 +47,10 @@ type config struct {
 	rate                   float64
 	rateBurst              int
 	idleTimeout            time.Duration
+
+	// events
+	eventHistory int
+	eventBuffer  int
 }
 
 // listFlag is a repeatable flag. From the environment it takes a
@@ -79,7 +84,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("sockd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.grpcAddr, "grpc-addr", "127.0.0.1:50051", "gRPC listen address (host:port; port 0 picks a free one)")
-	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the REST gateway, /openapi.json, /healthz; empty disables")
+	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the live view (/), the REST gateway, /openapi.json, /healthz and /metrics; empty disables")
 	fs.IntVar(&c.maxCallBytes, "max-call-bytes", service.DefaultMaxBytesPerCall, "most data in one Send, Recv, SendTo, RecvFrom or Attach message")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
@@ -100,6 +105,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.rate, "rate", defaultRate, "calls per second per principal (0: no limit)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 0, "burst of calls above --rate (default: one second's worth)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", defaultIdleTimeout, "close sockets idle this long (no call in flight, no traffic); 0: never; a socket may set its own")
+	fs.IntVar(&c.eventHistory, "event-history", sockmgr.DefaultEventHistory, "socket events kept for subscribers that resume (WatchEvents since, GET /v1/events?since=N)")
+	fs.IntVar(&c.eventBuffer, "event-buffer", sockmgr.DefaultSubscriberBuffer, "events queued per subscriber; one that falls further behind is told how many it missed")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: sockd [flags]\n\nsockd holds real kernel TCP/UDP sockets for remote clients (gRPC, REST, sockctl).\nEvery flag can also be set as SOCKD_<FLAG>, e.g. SOCKD_GRPC_ADDR.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -157,8 +164,9 @@ func (c *config) validate() error {
 	if c.tlsClientCA != "" && c.tlsCert == "" {
 		return fmt.Errorf("%w: --tls-client-ca needs --tls-cert and --tls-key", errUsage)
 	}
-	if c.maxSockets <= 0 || c.maxSocketsPerPrincipal <= 0 || c.maxStreams <= 0 || c.rate < 0 || c.rateBurst < 0 || c.idleTimeout < 0 {
-		return fmt.Errorf("%w: limits must be positive (--rate and --idle-timeout may be 0: none)", errUsage)
+	if c.maxSockets <= 0 || c.maxSocketsPerPrincipal <= 0 || c.maxStreams <= 0 || c.rate < 0 || c.rateBurst < 0 || c.idleTimeout < 0 ||
+		c.eventHistory <= 0 || c.eventBuffer <= 0 {
+		return fmt.Errorf("%w: limits and event sizes must be positive (--rate and --idle-timeout may be 0: none)", errUsage)
 	}
 	tls := c.tlsCert != ""
 	auth := c.tokenFile != "" || c.tlsClientCA != ""

@@ -79,6 +79,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxSockets:         cfg.maxSockets,
 		MaxSocketsPerOwner: cfg.maxSocketsPerPrincipal,
 		IdleTimeout:        cfg.idleTimeout,
+		EventHistory:       cfg.eventHistory,
+		SubscriberBuffer:   cfg.eventBuffer,
 	})
 	svc := service.New(mgr, service.Config{MaxBytesPerCall: cfg.maxCallBytes})
 	streamsDone := make(chan struct{})
