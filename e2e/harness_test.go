@@ -46,10 +46,14 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	code := func() int {
-		defer goleak.VerifyNone(nil, goleak.IgnoreCurrent())
-		return m.Run()
-	}()
+	ignore := goleak.IgnoreCurrent()
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(ignore); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: goroutines left running after the tests:", err)
+			code = 1
+		}
+	}
 	if !reused {
 		os.RemoveAll(dir)
 	}
