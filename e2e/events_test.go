@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
 // lineStream is a long-running command (curl -N, sockctl watch) whose
