@@ -366,6 +366,9 @@ async function refresh() {
   try {
     await resync();
     await refreshTotals();
+    // The API answers; the event stream may still be waiting for its first
+    // event (the gateway sends nothing before it), which is being live too.
+    if ($('status').dataset.state !== 'reconnecting') setStatus('live');
   } catch (e) {
     if (e instanceof Unauthorized) askForToken();
     else console.warn('refresh:', e);
