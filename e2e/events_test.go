@@ -367,7 +367,19 @@ print(n)
 	if _, err := c.CloseSocket(ctx, l.GetId()); err != nil {
 		t.Fatal(err)
 	}
-	total := int64(value(t, scrape(t, d), "sockd_events_published_total"))
+	m := scrape(t, d)
+	total := int64(value(t, m, "sockd_events_published_total"))
+	// The Attach stream is counted as a call, its bytes by sockd's counters,
+	// not its messages one by one (see service.perCallOnly).
+	waitFor(t, "the Attach call to be counted", func() bool {
+		return value(t, scrape(t, d), "grpc_server_handled_total", "grpc_method", "Attach", "grpc_code", "OK") == 1
+	})
+	if got := value(t, m, "sockd_bytes_sent_total", "protocol", "tcp"); got != 8<<20 {
+		t.Errorf("sockd_bytes_sent_total{tcp} = %v, want %d", got, 8<<20)
+	}
+	if got := value(t, m, "grpc_server_msg_received_total", "grpc_method", "Attach"); got != 0 {
+		t.Errorf("Attach messages counted one by one: %v", got)
+	}
 
 	// Every reader accounts for every event: delivered or announced missed.
 	waitFor(t, "the readers to account for every event", func() bool {

@@ -56,10 +56,12 @@ func NewMetrics(m *sockmgr.Manager) *Metrics {
 }
 
 // Interceptors count every call (outermost, so that refused calls count
-// too): gRPC's server metrics, and errors by reason.
+// too): gRPC's server metrics, and errors by reason. Attach streams are
+// counted as calls, not message by message (see perCallOnly); their bytes
+// and datagrams are in sockd_bytes_* and sockd_datagrams_*.
 func (x *Metrics) Interceptors() (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
 	unary := x.grpc.UnaryServerInterceptor()
-	stream := x.grpc.StreamServerInterceptor()
+	stream := perCallOnly(x.grpc.StreamServerInterceptor())
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 			resp, err := unary(ctx, req, info, handler)
 			x.countError(err)
