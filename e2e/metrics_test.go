@@ -260,13 +260,4 @@ func portOf(t *testing.T, addr string) string {
 }
 
 // closedPort is a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
+func closedPort(t *testing.T) string { return "127.0.0.1:" + freePort(t) }

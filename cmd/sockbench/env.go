@@ -240,44 +240,45 @@ func (e *sockdProc) collectGarbage() (int64, error) { return e.memStat("HeapAllo
 // /metrics (go_memstats_mallocs_total): much cheaper to read than the heap
 // profile, whose own allocations would show in a short run's count.
 func (e *sockdProc) mallocs() (int64, error) {
-	resp, err := http.Get("http://" + e.pprofAddr + "/metrics")
+	v, err := e.find("/metrics", "go_memstats_mallocs_total ")
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
-			io.Copy(io.Discard, resp.Body)
-			f, err := strconv.ParseFloat(v, 64)
-			return int64(f), err
-		}
-	}
-	return 0, fmt.Errorf("no go_memstats_mallocs_total in /metrics (%v)", sc.Err())
+	f, err := strconv.ParseFloat(v, 64)
+	return int64(f), err
 }
 
 // memStat reads one of sockd's runtime.MemStats from its heap profile
 // (after a collection if gc).
 func (e *sockdProc) memStat(name string, gc bool) (int64, error) {
-	url := "http://" + e.pprofAddr + "/debug/pprof/heap?debug=1"
+	path := "/debug/pprof/heap?debug=1"
 	if gc {
-		url += "&gc=1"
+		path += "&gc=1"
 	}
-	resp, err := http.Get(url)
+	v, err := e.find(path, "# "+name+" = ")
 	if err != nil {
 		return 0, err
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+// find fetches path from the process's HTTP side and returns what follows
+// prefix on the first line that starts with it.
+func (e *sockdProc) find(path, prefix string) (string, error) {
+	resp, err := http.Get("http://" + e.pprofAddr + path)
+	if err != nil {
+		return "", err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "# "+name+" = "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
 			io.Copy(io.Discard, resp.Body)
-			return strconv.ParseInt(v, 10, 64)
+			return v, nil
 		}
 	}
-	return 0, fmt.Errorf("no %s in sockd's heap profile (%v)", name, sc.Err())
+	return "", fmt.Errorf("no %q in %s (%v)", prefix, path, sc.Err())
 }
 
 // settledRSS is a process's resident memory once the runtime has given
