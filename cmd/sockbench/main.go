@@ -247,17 +247,24 @@ func summarize(rs []result) summary {
 	return s
 }
 
-// targetMet reads ">= 0.8" or "<= 2".
+// targetMet reads ">= 0.8" or "<= 2". A case without a target is met; one
+// whose target does not read is not, so a typo cannot pass for a success.
 func targetMet(target string, v float64) bool {
-	var op string
-	var bound float64
-	if _, err := fmt.Sscanf(target, "%s %g", &op, &bound); err != nil {
+	if target == "" {
 		return true
 	}
-	if op == ">=" {
-		return v >= bound
+	var op string
+	var bound float64
+	if n, err := fmt.Sscanf(target, "%s %g", &op, &bound); err != nil || n != 2 {
+		return false
 	}
-	return v <= bound
+	switch op {
+	case ">=":
+		return v >= bound
+	case "<=":
+		return v <= bound
+	}
+	return false
 }
 
 func fmtValue(v float64, unit string) string {
