@@ -3,7 +3,7 @@ GO     ?= go
 TOOLS  := $(GO) tool -modfile=tools/go.mod
 PKGS   := ./...
 
-.PHONY: all build test test-deps bench vet fmt gen check-gen lint
+.PHONY: all build test test-deps bench fuzz vet fmt gen check-gen lint
 
 all: build
 
@@ -32,6 +32,18 @@ bench: build
 	bin/sockbench -runs $(BENCHRUNS) -duration $(BENCHDURATION) -out out/bench.json -md out/bench.md $(if $(PLOT),-plot $(PLOT))
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./sockmgr ./service ./codec | tee out/bench-go.txt
 	$(TOOLS) benchstat -col /impl -filter '.name:(SendRecv OR IdleSocketHeap)' out/bench-go.txt
+
+# Every fuzz target for FUZZTIME each. `make test` already runs their seed
+# corpora (testdata/fuzz/) as ordinary tests; this searches for new inputs.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./sockmgr:FuzzParseAddress ./policy:FuzzParseRule \
+	./policy:FuzzPolicyParseTimeEqualsConnectTime ./service:FuzzParseLabelSelector \
+	./cmd/sockctl:FuzzFlagValues
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 vet:
 	$(GO) vet $(PKGS)
