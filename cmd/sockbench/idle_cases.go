@@ -28,38 +28,24 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 	defer e.close()
 	pairs := env.o.idle / 2
 
-	// Baseline: the same number of connections, made by plain Go.
-	goTime, err := timeGoPairs(pairs, workers)
-	if err != nil {
-		return nil, err
+	// Baseline: plain Go making the same sockets the same way. It holds
+	// their peers too, twice sockd's descriptors in one process, more than
+	// the limit here (20,000), so it makes them in two halves, each closed
+	// before the next.
+	var goTime time.Duration
+	for _, half := range []int{pairs / 2, pairs - pairs/2} {
+		took, err := timeGoSockets(half, workers)
+		if err != nil {
+			return nil, err
+		}
+		goTime += took
 	}
 
-	outside, err := net.Listen("tcp4", "127.0.0.1:0")
+	outside, err := newPeers()
 	if err != nil {
 		return nil, err
 	}
-	defer outside.Close()
-	var peersMu sync.Mutex
-	var peers []net.Conn
-	keep := func(c net.Conn) {
-		peersMu.Lock()
-		peers = append(peers, c)
-		peersMu.Unlock()
-	}
-	defer func() {
-		for _, c := range peers {
-			c.Close()
-		}
-	}()
-	go func() {
-		for {
-			c, err := outside.Accept()
-			if err != nil {
-				return
-			}
-			keep(c)
-		}
-	}()
+	defer outside.close()
 	lsock, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{BindAddress: "127.0.0.1:0", Backlog: ptr(int32(4096))})
 	if err != nil {
 		return nil, err
@@ -77,27 +63,31 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 	}
 	var ids []string
 	var idsMu sync.Mutex
+	stopProfile := func() {}
+	if env.o.profile != "" { // sockd's CPU while it opens the sockets
+		if stopProfile, err = e.startProfile(env.o.profile+".idle-open", 2); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	var next atomic.Int64
-	var firstErr error
+	var failed firstError
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for next.Add(1) <= int64(pairs) {
-				c, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: outside.Addr().String()})
+			for next.Add(1) <= int64(pairs) && !failed.is() {
+				c, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: outside.addr()})
 				if err != nil {
-					firstErr = err
+					failed.set(err)
 					return
 				}
-				d, err := net.Dial("tcp4", lsock.GetLocalAddress())
-				if err != nil {
-					firstErr = err
+				if err := outside.dial(lsock.GetLocalAddress()); err != nil {
+					failed.set(err)
 					return
 				}
-				keep(d)
 				a, err := e.api.Accept(ctx, &sockdv1.AcceptRequest{Id: lsock.GetId()})
 				if err != nil {
-					firstErr = err
+					failed.set(err)
 					return
 				}
 				idsMu.Lock()
@@ -108,8 +98,9 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 	}
 	wg.Wait()
 	sockdTime := time.Since(start)
-	if firstErr != nil {
-		return nil, fmt.Errorf("opening %d sockets: %w", 2*pairs, firstErr)
+	stopProfile()
+	if err := failed.get(); err != nil {
+		return nil, fmt.Errorf("opening %d sockets: %w", 2*pairs, err)
 	}
 	// Memory held for the sockets, not garbage left by the calls that made
 	// them: collect, and let the runtime return the pages it will.
@@ -171,9 +162,71 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 	}, nil
 }
 
-// timeGoPairs makes pairs connections (dial + accept) with plain Go, the way
-// the sockd case does through sockd, and closes them.
-func timeGoPairs(pairs, workers int) (time.Duration, error) {
+// peers are the outside ends of the idle sockets, in this process: a
+// listener that sockets connect to, and dialers into a socket's listener.
+// They hold every connection until closed.
+type peers struct {
+	l     net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newPeers() (*peers, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &peers{l: l}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.keep(c)
+		}
+	}()
+	return p, nil
+}
+
+func (p *peers) addr() string { return p.l.Addr().String() }
+
+func (p *peers) keep(c net.Conn) {
+	p.mu.Lock()
+	p.conns = append(p.conns, c)
+	p.mu.Unlock()
+}
+
+// dial connects an outside dialer to addr and keeps it.
+func (p *peers) dial(addr string) error {
+	c, err := net.Dial("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	p.keep(c)
+	return nil
+}
+
+func (p *peers) close() {
+	p.l.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// timeGoSockets is the idle case done by plain Go: with as many workers,
+// each pair is a dial to an outside listener and an accept of an outside
+// dialer on a listener of its own, so Go makes the same sockets with the
+// same peers, over as many connections, as sockd does. It returns the time
+// to open them (closing them is not counted).
+func timeGoSockets(pairs, workers int) (time.Duration, error) {
+	outside, err := newPeers()
+	if err != nil {
+		return 0, err
+	}
+	defer outside.close()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -183,19 +236,23 @@ func timeGoPairs(pairs, workers int) (time.Duration, error) {
 	var conns []net.Conn
 	start := time.Now()
 	var next atomic.Int64
-	var firstErr error
+	var failed firstError
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for next.Add(1) <= int64(pairs) {
-				c, err := net.Dial("tcp4", l.Addr().String())
+			for next.Add(1) <= int64(pairs) && !failed.is() {
+				c, err := net.Dial("tcp4", outside.addr())
 				if err != nil {
-					firstErr = err
+					failed.set(err)
+					return
+				}
+				if err := outside.dial(l.Addr().String()); err != nil {
+					failed.set(err)
 					return
 				}
 				a, err := l.Accept()
 				if err != nil {
-					firstErr = err
+					failed.set(err)
 					return
 				}
 				mu.Lock()
@@ -209,7 +266,30 @@ func timeGoPairs(pairs, workers int) (time.Duration, error) {
 	for _, c := range conns {
 		c.Close()
 	}
-	return took, firstErr
+	return took, failed.get()
 }
+
+// firstError is the first error of several workers; the others see it and
+// stop.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+func (f *firstError) is() bool { return f.get() != nil }
 
 func ptr[T any](v T) *T { return &v }
