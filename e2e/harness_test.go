@@ -123,8 +123,8 @@ func startSockd(t *testing.T, args ...string) *daemon {
 				close(ready)
 			}
 		}
-	}()
-	go func() {
+		// Wait closes the pipe: only after every line, the last words
+		// after SIGTERM included, has been read (os/exec's rule).
 		d.exitErr = cmd.Wait()
 		close(d.exited)
 	}()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -148,6 +149,12 @@ func TestSIGTERMWithOpenSocketsAndAttach(t *testing.T) {
 	}
 	if took > 8*time.Second {
 		t.Fatalf("sockd took %v to stop", took)
+	}
+	// Its last words say it shut down and then stopped, in that order.
+	logs := strings.Split(strings.TrimSpace(d.logs.String()), "\n")
+	down := slices.IndexFunc(logs, func(l string) bool { return strings.Contains(l, `"msg":"shutting down"`) })
+	if down < 0 || !strings.Contains(logs[len(logs)-1], `"msg":"stopped"`) {
+		t.Fatalf("sockd's log does not say shutting down, then end with stopped:\n%s", d.logs.String())
 	}
 	select {
 	case err := <-streamDone:
