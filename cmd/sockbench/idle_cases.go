@@ -166,9 +166,10 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 // listener that sockets connect to, and dialers into a socket's listener.
 // They hold every connection until closed.
 type peers struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	l      net.Listener
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool // a connection accepted after close is closed at once
 }
 
 func newPeers() (*peers, error) {
@@ -193,8 +194,12 @@ func (p *peers) addr() string { return p.l.Addr().String() }
 
 func (p *peers) keep(c net.Conn) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.Close()
+		return
+	}
 	p.conns = append(p.conns, c)
-	p.mu.Unlock()
 }
 
 // dial connects an outside dialer to addr and keeps it.
@@ -211,6 +216,7 @@ func (p *peers) close() {
 	p.l.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	for _, c := range p.conns {
 		c.Close()
 	}
