@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,9 +118,8 @@ func startSockd(t *testing.T, args ...string) *daemon {
 		for sc.Scan() {
 			line := sc.Bytes()
 			d.logs.Write(append(line, '\n'))
-			var rec struct{ Msg, GRPC, HTTP string }
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" && d.GRPC == "" {
-				d.GRPC, d.HTTP = rec.GRPC, rec.HTTP
+			if grpcAddr, httpAddr, ok := listeningLine(line); ok && d.GRPC == "" {
+				d.GRPC, d.HTTP = grpcAddr, httpAddr
 				close(ready)
 			}
 		}
@@ -143,6 +143,30 @@ func startSockd(t *testing.T, args ...string) *daemon {
 		}
 	})
 	return d
+}
+
+// textAddr is an address field of a --log-format text line.
+var textAddr = regexp.MustCompile(`\b(grpc|http)=("[^"]*"|\S*)`)
+
+// listeningLine reads sockd's "listening" line, in either log format, for
+// the addresses it serves on.
+func listeningLine(line []byte) (grpcAddr, httpAddr string, ok bool) {
+	var rec struct{ Msg, GRPC, HTTP string }
+	if json.Unmarshal(line, &rec) == nil {
+		return rec.GRPC, rec.HTTP, rec.Msg == "listening"
+	}
+	if !bytes.Contains(line, []byte(" msg=listening ")) {
+		return "", "", false
+	}
+	for _, m := range textAddr.FindAllSubmatch(line, -1) {
+		v := strings.Trim(string(m[2]), `"`)
+		if string(m[1]) == "grpc" {
+			grpcAddr = v
+		} else {
+			httpAddr = v
+		}
+	}
+	return grpcAddr, httpAddr, grpcAddr != ""
 }
 
 // stop sends SIGTERM and waits for the exit; it reports how long it took.

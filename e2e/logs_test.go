@@ -93,3 +93,43 @@ func TestLogsOneLinePerCall(t *testing.T) {
 		})
 	}
 }
+
+// The default format, text (logfmt, as slog writes it): the same one line
+// per call, with the same keys, readable by eye and by logfmt tools.
+func TestLogsInTextFormat(t *testing.T) {
+	d := startSockd(t, "--log-format", "text")
+	c := dialClient(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Create(ctx, client.CreateOptions{Bind: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "bbbbbbbbbbbbbbbbbbbbbbbb"); err == nil {
+		t.Fatal("lookup of an unknown id succeeded")
+	}
+	d.stop(t)
+
+	var calls []string
+	for _, line := range strings.Split(strings.TrimSpace(d.logs.String()), "\n") {
+		if strings.HasPrefix(line, "{") || !strings.HasPrefix(line, "time=") {
+			t.Fatalf("not a text log line: %q", line)
+		}
+		if strings.Contains(line, ` msg="finished call" `) {
+			calls = append(calls, line)
+		}
+	}
+	want := [][]string{
+		{"level=INFO", "grpc.method=CreateSocket", "grpc.code=OK", "principal=anonymous", "grpc.time_ms="},
+		{"level=INFO", "grpc.method=GetSocket", "grpc.code=NotFound", "socketId=bbbbbbbbbbbbbbbbbbbbbbbb", "principal=anonymous"},
+	}
+	if len(calls) != len(want) {
+		t.Fatalf("%d call lines, want %d:\n%s", len(calls), len(want), strings.Join(calls, "\n"))
+	}
+	for i, keys := range want {
+		for _, k := range append(keys, "requestId=") {
+			if !strings.Contains(calls[i], " "+k) {
+				t.Errorf("call %d: no %q in %s", i, k, calls[i])
+			}
+		}
+	}
+}
