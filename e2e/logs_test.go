@@ -3,11 +3,18 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
 	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/service"
 )
 
 // logLines are the daemon's JSON log records so far.
@@ -131,5 +138,39 @@ func TestLogsInTextFormat(t *testing.T) {
 				t.Errorf("call %d: no %q in %s", i, k, calls[i])
 			}
 		}
+	}
+}
+
+// A REST call's line names the HTTP client (the address curl connected
+// from), not the gateway's in-process connection; and nobody can put
+// another address there, neither by an HTTP header nor by gRPC metadata.
+func TestLogsNameTheRESTCaller(t *testing.T) {
+	d := startSockd(t)
+	const spoof = "203.0.113.9:1"
+	curl(t, d, "GET", "/v1/sockets/rest-caller", nil,
+		"X-Sockd-Http-Client: "+spoof, "Grpc-Metadata-X-Sockd-Http-Client: "+spoof)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, service.HTTPClientHeader, spoof)
+	if _, err := d.client(t).GetSocket(ctx, &sockdv1.GetSocketRequest{Id: "grpc-caller"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("GetSocket of an unknown name: %v, want NotFound", err)
+	}
+	d.stop(t)
+
+	peers := map[string]string{}
+	for _, rec := range logLines(t, d) {
+		if rec["msg"] == "finished call" {
+			addr, _ := rec["peer.address"].(string)
+			peers[rec["socketId"].(string)] = addr
+		}
+	}
+	for _, who := range []string{"rest-caller", "grpc-caller"} {
+		addr := peers[who]
+		if _, port, err := net.SplitHostPort(addr); err != nil || !strings.HasPrefix(addr, "127.0.0.1:") || port == "0" {
+			t.Errorf("%s's log line has peer.address %q, want the loopback address it called from", who, addr)
+		}
+	}
+	if strings.Contains(d.logs.String(), spoof) {
+		t.Errorf("a caller put %s into the log:\n%s", spoof, d.logs.String())
 	}
 }

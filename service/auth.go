@@ -95,9 +95,35 @@ func (a *Auth) Required() bool { return a != nil && a.required }
 // request.
 const PeerCertHeader = "x-sockd-verified-client-cert"
 
+// HTTPClientHeader is the metadata key by which the daemon's own REST
+// gateway passes on the address of the HTTP client it serves, so that a
+// REST call's log line names its caller rather than the gateway. Believed
+// only on the in-process connection, like PeerCertHeader.
+const HTTPClientHeader = "x-sockd-http-client"
+
 // InProcessNetwork is the network name of the gateway's in-process
 // connection (grpc's bufconn).
 const InProcessNetwork = "bufconn"
+
+// viaGateway reports whether a call came through the daemon's own REST
+// gateway: only its in-process connection has this network, nothing on the
+// network can reach it.
+func viaGateway(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	return ok && p.Addr != nil && p.Addr.Network() == InProcessNetwork
+}
+
+// gatewayValue is the one value of a key that the gateway set on a call it
+// made, or "" for a call from anywhere else.
+func gatewayValue(ctx context.Context, md metadata.MD, key string) string {
+	if !viaGateway(ctx) {
+		return ""
+	}
+	if v := md.Get(key); len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
 
 // openMethods need no credentials: health checks and server reflection.
 func openMethod(fullMethod string) bool {
@@ -158,14 +184,11 @@ func (a *Auth) principal(name string) Principal {
 // certificate: from the TLS connection itself, or, on the gateway's
 // in-process connection, as the gateway passed it on.
 func certPrincipal(ctx context.Context, md metadata.MD) string {
+	if viaGateway(ctx) {
+		return gatewayValue(ctx, md, PeerCertHeader)
+	}
 	p, ok := peer.FromContext(ctx)
 	if !ok {
-		return ""
-	}
-	if p.Addr != nil && p.Addr.Network() == InProcessNetwork {
-		if v := md.Get(PeerCertHeader); len(v) == 1 {
-			return v[0]
-		}
 		return ""
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)

@@ -135,7 +135,14 @@ func withRequestContext(ctx context.Context, log *slog.Logger) context.Context {
 }
 
 func logFields(ctx context.Context) logging.Fields {
-	return logging.Fields{"requestId", RequestID(ctx), "principal", PrincipalFrom(ctx).Name}
+	f := logging.Fields{"requestId", RequestID(ctx), "principal", PrincipalFrom(ctx).Name}
+	if viaGateway(ctx) { // a REST call: name the HTTP client, not the gateway
+		md, _ := metadata.FromIncomingContext(ctx)
+		if addr := gatewayValue(ctx, md, HTTPClientHeader); addr != "" {
+			f = append(f, "peer.address", addr)
+		}
+	}
+	return f
 }
 
 func isPrintableASCII(s string) bool {

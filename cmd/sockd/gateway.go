@@ -49,14 +49,16 @@ func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, o httpOptions) (
 			md, ok := forwardedHeaders[textproto.CanonicalMIMEHeaderKey(h)]
 			return md, ok
 		}),
-		// A client certificate that the HTTPS server verified (mTLS) names
-		// the caller; the service believes this key only on the in-process
+		// The HTTP client's address (for the call's log line) and a client
+		// certificate that the HTTPS server verified (mTLS), which names the
+		// caller; the service believes these keys only on the in-process
 		// connection that this gateway uses.
 		runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
+			md := metadata.Pairs(service.HTTPClientHeader, r.RemoteAddr)
 			if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-				return metadata.Pairs(service.PeerCertHeader, r.TLS.VerifiedChains[0][0].Subject.CommonName)
+				md.Set(service.PeerCertHeader, r.TLS.VerifiedChains[0][0].Subject.CommonName)
 			}
-			return nil
+			return md
 		}),
 		runtime.WithOutgoingHeaderMatcher(func(md string) (string, bool) {
 			if md == service.RequestIDHeader {
