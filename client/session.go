@@ -140,7 +140,7 @@ func (s *session) writer() {
 				break
 			}
 			if !halfClosed {
-				s.writeErr = s.stream.Send(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Close{Close: true}})
+				s.writeErr = s.stream.Send(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Close{Close: &sockdv1.AttachClose{}}})
 			}
 			return
 		}

@@ -55,7 +55,7 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 		data = d.Data
 	case *sockdv1.AttachResponse:
 		d, ok := m.GetMsg().(*sockdv1.AttachResponse_Data)
-		if !ok {
+		if !ok || m.RecvOffset != 0 || m.SendOffset != 0 {
 			return c.fallback.Marshal(v)
 		}
 		data = d.Data

@@ -20,7 +20,7 @@ func TestWireIdenticalToProto(t *testing.T) {
 		&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Data{Data: []byte{}}},
 		&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Data{Data: big}},
 		&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Open{Open: &sockdv1.AttachOpen{Id: "abc"}}},
-		&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Close{Close: true}},
+		&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Close{Close: &sockdv1.AttachClose{}}},
 		&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Datagram{Datagram: &sockdv1.Datagram{Data: []byte("d"), Address: "127.0.0.1:9"}}},
 		&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Data{Data: big[:1000]}},
 		&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Socket{Socket: &sockdv1.Socket{Id: "x", Name: "n"}}},
@@ -126,11 +126,11 @@ func TestAttachInViews(t *testing.T) {
 		t.Fatalf("data message: IsData=%v, %d bytes", in.IsData, in.Data.Len())
 	}
 	in.Data.Free()
-	wire, _ = proto.Marshal(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Close{Close: true}})
+	wire, _ = proto.Marshal(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Close{Close: &sockdv1.AttachClose{}}})
 	if err := c.Unmarshal(split(wire), &in); err != nil {
 		t.Fatal(err)
 	}
-	if in.IsData || !in.Msg.GetClose() {
+	if in.IsData || in.Msg.GetClose() == nil {
 		t.Fatalf("close message: %+v", &in.Msg)
 	}
 	wire, _ = proto.Marshal(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Data{}})
