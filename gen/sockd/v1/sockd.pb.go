@@ -487,7 +487,10 @@ type ServerInfo struct {
 	// "toxiproxy".
 	Features []string `protobuf:"bytes,4,rep,name=features,proto3" json:"features,omitempty"`
 	// The caller's principal, as sockd sees it.
-	Principal     string `protobuf:"bytes,5,opt,name=principal,proto3" json:"principal,omitempty"`
+	Principal string `protobuf:"bytes,5,opt,name=principal,proto3" json:"principal,omitempty"`
+	// The socket option names SetOption and GetOption take (socket(7) names;
+	// the part after SO_, TCP_, IP_ or IPV6_ works too when unique).
+	SocketOptions []string `protobuf:"bytes,6,rep,name=socket_options,json=socketOptions,proto3" json:"socket_options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -555,6 +558,13 @@ func (x *ServerInfo) GetPrincipal() string {
 		return x.Principal
 	}
 	return ""
+}
+
+func (x *ServerInfo) GetSocketOptions() []string {
+	if x != nil {
+		return x.SocketOptions
+	}
+	return nil
 }
 
 // ServerLimits are the limits sockd enforces.
@@ -3522,14 +3532,15 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x12ListLeasesResponse\x12'\n" +
 	"\x06leases\x18\x01 \x03(\v2\x0f.sockd.v1.LeaseR\x06leases\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x16\n" +
-	"\x14GetServerInfoRequest\"\xc1\x01\n" +
+	"\x14GetServerInfoRequest\"\xe8\x01\n" +
 	"\n" +
 	"ServerInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12.\n" +
 	"\x06limits\x18\x02 \x01(\v2\x16.sockd.v1.ServerLimitsR\x06limits\x12/\n" +
 	"\x06policy\x18\x03 \x01(\v2\x17.sockd.v1.PolicySummaryR\x06policy\x12\x1a\n" +
 	"\bfeatures\x18\x04 \x03(\tR\bfeatures\x12\x1c\n" +
-	"\tprincipal\x18\x05 \x01(\tR\tprincipal\"\xc9\x03\n" +
+	"\tprincipal\x18\x05 \x01(\tR\tprincipal\x12%\n" +
+	"\x0esocket_options\x18\x06 \x03(\tR\rsocketOptions\"\xc9\x03\n" +
 	"\fServerLimits\x12$\n" +
 	"\x0emax_call_bytes\x18\x01 \x01(\x03R\fmaxCallBytes\x12*\n" +
 	"\x11max_message_bytes\x18\x02 \x01(\x03R\x0fmaxMessageBytes\x129\n" +
