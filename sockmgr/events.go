@@ -34,6 +34,12 @@ type Event struct {
 	Socket Info
 	Detail string
 	Missed uint64 // EventMissed only
+	// Owner is whose event this is: the socket's owner for socket events,
+	// the publisher's for events published with Publish.
+	Owner string
+	// Subject is what a Publish event is about (a relay's or a proxy's
+	// snapshot, say); nil for socket events.
+	Subject any
 }
 
 const (
@@ -76,6 +82,11 @@ func newBus(history, buffer int) *bus {
 }
 
 func (b *bus) publish(kind EventKind, info Info, detail string) {
+	b.publishEvent(Event{Kind: kind, Socket: info, Detail: detail, Owner: info.Owner})
+}
+
+func (b *bus) publishEvent(ev Event) {
+	kind, info, detail := ev.Kind, ev.Socket, ev.Detail
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -88,7 +99,7 @@ func (b *bus) publish(kind EventKind, info Info, detail string) {
 	case EventClosed:
 		b.closes[detail]++
 	}
-	ev := Event{Seq: b.seq, Time: time.Now(), Kind: kind, Socket: info, Detail: detail}
+	ev.Seq, ev.Time = b.seq, time.Now()
 	if len(b.hist) < cap(b.hist) {
 		b.hist = append(b.hist, ev)
 	} else if cap(b.hist) > 0 {
@@ -100,6 +111,14 @@ func (b *bus) publish(kind EventKind, info Info, detail string) {
 			b.dropped++
 		}
 	}
+}
+
+// Publish adds an event that is not about one socket (a relay's, a
+// proxy's) to the same feed, numbered in the same sequence: kind is the
+// publisher's own (say "relay_created"), owner decides who sees it, subject
+// is a snapshot of what it is about. Subscribers filter with Match.
+func (m *Manager) Publish(kind EventKind, owner string, subject any, detail string) {
+	m.events.publishEvent(Event{Kind: kind, Owner: owner, Subject: subject, Detail: detail})
 }
 
 // stats returns the bus's totals (copies) and its subscribers now.
@@ -187,7 +206,7 @@ type queued struct {
 }
 
 func (sub *Subscription) wants(ev *Event) bool {
-	return sub.scope.sees(ev.Socket.Owner) && (sub.match == nil || sub.match(ev))
+	return sub.scope.sees(ev.Owner) && (sub.match == nil || sub.match(ev))
 }
 
 // push queues ev; it reports false when the queue is full and ev is
