@@ -2,6 +2,10 @@
 GO     ?= go
 TOOLS  := $(GO) tool -modfile=tools/go.mod
 PKGS   := ./...
+# The end-to-end tests are a module of their own (e2e/go.mod, which replaces
+# github.com/sockd/sockd with this checkout), so that their heavy test-only
+# dependencies stay out of the main module.
+E2E    := e2e
 
 .PHONY: all build test test-deps bench fuzz vet fmt gen check-gen lint
 
@@ -14,7 +18,9 @@ build:
 # test (unit, service, end-to-end) with the race detector.
 test: test-deps
 	$(GO) vet $(PKGS)
+	cd $(E2E) && $(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	cd $(E2E) && $(GO) test -race -count=1 -timeout 15m ./...
 
 test-deps:
 	./scripts/test-deps.sh
@@ -47,6 +53,7 @@ fuzz:
 
 vet:
 	$(GO) vet $(PKGS)
+	cd $(E2E) && $(GO) vet ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '^gen/')
