@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
@@ -77,17 +76,11 @@ func (x *Metrics) countError(err error) {
 	if err == nil {
 		return
 	}
-	reason := ReasonInternal
+	reason := ReasonInternal.String()
 	if st, ok := status.FromError(err); ok {
-		reason = st.Code().String()
-		for _, d := range st.Details() {
-			if info, ok := d.(*errdetails.ErrorInfo); ok {
-				reason = info.GetReason()
-				break
-			}
-		}
+		reason = reasonOf(st)
 	} else if errors.Is(err, context.Canceled) {
-		reason = "CANCELLED"
+		reason = ReasonCancelled.String()
 	}
 	x.errors.WithLabelValues(reason).Inc()
 }

@@ -11,68 +11,71 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/sockmgr"
 )
 
 // ErrorDomain is the ErrorInfo domain of every sockd error.
 const ErrorDomain = "sockd"
 
-// Reasons that are not errno names (AIP-193: UPPER_SNAKE_CASE).
+// The sockd reasons used here, by their short Go names; the values and their
+// wire spellings are the proto's ErrorReason enum (errors.proto), the one
+// place a reason is defined.
 const (
-	ReasonSocketNotFound  = "SOCKET_NOT_FOUND"
-	ReasonLeaseNotFound   = "LEASE_NOT_FOUND"
-	ReasonInvalidAddress  = "INVALID_ADDRESS"
-	ReasonInvalidOption   = "INVALID_OPTION"
-	ReasonInvalidArgument = "INVALID_ARGUMENT"
-	ReasonWrongState      = "WRONG_STATE"
-	ReasonNameInUse       = "NAME_IN_USE"
-	ReasonLimitExceeded   = "LIMIT_EXCEEDED"
-	ReasonPolicyDenied    = "POLICY_DENIED"
-	ReasonTimeout         = "TIMEOUT"
-	ReasonCancelled       = "CANCELLED"
-	ReasonShuttingDown    = "SHUTTING_DOWN"
-	ReasonUnauthenticated = "UNAUTHENTICATED"
-	ReasonInternal        = "INTERNAL"
+	ReasonSocketNotFound  = sockdv1.ErrorReason_SOCKET_NOT_FOUND
+	ReasonLeaseNotFound   = sockdv1.ErrorReason_LEASE_NOT_FOUND
+	ReasonInvalidAddress  = sockdv1.ErrorReason_INVALID_ADDRESS
+	ReasonInvalidOption   = sockdv1.ErrorReason_INVALID_OPTION
+	ReasonInvalidArgument = sockdv1.ErrorReason_INVALID_ARGUMENT
+	ReasonWrongState      = sockdv1.ErrorReason_WRONG_STATE
+	ReasonNameInUse       = sockdv1.ErrorReason_NAME_IN_USE
+	ReasonLimitExceeded   = sockdv1.ErrorReason_LIMIT_EXCEEDED
+	ReasonPolicyDenied    = sockdv1.ErrorReason_POLICY_DENIED
+	ReasonTimeout         = sockdv1.ErrorReason_TIMEOUT
+	ReasonCancelled       = sockdv1.ErrorReason_CANCELLED
+	ReasonShuttingDown    = sockdv1.ErrorReason_SHUTTING_DOWN
+	ReasonUnauthenticated = sockdv1.ErrorReason_UNAUTHENTICATED
+	ReasonInternal        = sockdv1.ErrorReason_INTERNAL
 )
 
 // errorRule maps errors matching target (errors.Is) to a code and reason; an
-// empty reason means the errno's own name (ECONNREFUSED, ...).
+// unspecified reason means the errno's own name (ECONNREFUSED, ...).
 type errorRule struct {
 	target error
 	code   codes.Code
-	reason string
+	reason sockdv1.ErrorReason
 }
 
 // errorTable is the one place where sockmgr's errors become gRPC codes
 // (DESIGN.md, "Error model"). The first matching rule wins: errnos come
 // before sentinels because a kernel answer is the more precise of the two.
 var errorTable = []errorRule{
-	{syscall.EADDRINUSE, codes.AlreadyExists, ""},
-	{syscall.EADDRNOTAVAIL, codes.InvalidArgument, ""},
-	{syscall.EAFNOSUPPORT, codes.InvalidArgument, ""},
-	{syscall.EMSGSIZE, codes.InvalidArgument, ""},
-	{syscall.ECONNREFUSED, codes.Unavailable, ""},
-	{syscall.ENETUNREACH, codes.Unavailable, ""},
-	{syscall.EHOSTUNREACH, codes.Unavailable, ""},
-	{syscall.ENETDOWN, codes.Unavailable, ""},
-	{syscall.ETIMEDOUT, codes.Unavailable, ""},
-	{syscall.ECONNABORTED, codes.Unavailable, ""},
-	{syscall.ECONNRESET, codes.FailedPrecondition, ""},
-	{syscall.EPIPE, codes.FailedPrecondition, ""},
-	{syscall.EISCONN, codes.FailedPrecondition, ""},
-	{syscall.ENOTCONN, codes.FailedPrecondition, ""},
-	{syscall.EDESTADDRREQ, codes.FailedPrecondition, ""},
-	{syscall.EINVAL, codes.FailedPrecondition, ""}, // the kernel's "not in this state" (listen after connect, ...)
-	{syscall.EOPNOTSUPP, codes.FailedPrecondition, ""},
-	{syscall.EACCES, codes.PermissionDenied, ""},
-	{syscall.EPERM, codes.PermissionDenied, ""},
-	{syscall.EAGAIN, codes.DeadlineExceeded, ""},
-	{syscall.EINPROGRESS, codes.DeadlineExceeded, ""},
-	{syscall.EALREADY, codes.DeadlineExceeded, ""},
-	{syscall.EMFILE, codes.ResourceExhausted, ""},
-	{syscall.ENFILE, codes.ResourceExhausted, ""},
-	{syscall.ENOBUFS, codes.ResourceExhausted, ""},
-	{syscall.ENOMEM, codes.ResourceExhausted, ""},
+	{syscall.EADDRINUSE, codes.AlreadyExists, 0},
+	{syscall.EADDRNOTAVAIL, codes.InvalidArgument, 0},
+	{syscall.EAFNOSUPPORT, codes.InvalidArgument, 0},
+	{syscall.EMSGSIZE, codes.InvalidArgument, 0},
+	{syscall.ECONNREFUSED, codes.Unavailable, 0},
+	{syscall.ENETUNREACH, codes.Unavailable, 0},
+	{syscall.EHOSTUNREACH, codes.Unavailable, 0},
+	{syscall.ENETDOWN, codes.Unavailable, 0},
+	{syscall.ETIMEDOUT, codes.Unavailable, 0},
+	{syscall.ECONNABORTED, codes.Unavailable, 0},
+	{syscall.ECONNRESET, codes.FailedPrecondition, 0},
+	{syscall.EPIPE, codes.FailedPrecondition, 0},
+	{syscall.EISCONN, codes.FailedPrecondition, 0},
+	{syscall.ENOTCONN, codes.FailedPrecondition, 0},
+	{syscall.EDESTADDRREQ, codes.FailedPrecondition, 0},
+	{syscall.EINVAL, codes.FailedPrecondition, 0}, // the kernel's "not in this state" (listen after connect, ...)
+	{syscall.EOPNOTSUPP, codes.FailedPrecondition, 0},
+	{syscall.EACCES, codes.PermissionDenied, 0},
+	{syscall.EPERM, codes.PermissionDenied, 0},
+	{syscall.EAGAIN, codes.DeadlineExceeded, 0},
+	{syscall.EINPROGRESS, codes.DeadlineExceeded, 0},
+	{syscall.EALREADY, codes.DeadlineExceeded, 0},
+	{syscall.EMFILE, codes.ResourceExhausted, 0},
+	{syscall.ENFILE, codes.ResourceExhausted, 0},
+	{syscall.ENOBUFS, codes.ResourceExhausted, 0},
+	{syscall.ENOMEM, codes.ResourceExhausted, 0},
 
 	{sockmgr.ErrLeaseNotFound, codes.NotFound, ReasonLeaseNotFound},
 	{sockmgr.ErrNotFound, codes.NotFound, ReasonSocketNotFound},
@@ -98,14 +101,13 @@ var sendOps = map[string]bool{"send": true, "sendto": true}
 func classify(err error) (codes.Code, string) {
 	for _, r := range errorTable {
 		if errors.Is(err, r.target) {
-			reason := r.reason
-			if reason == "" {
-				reason = unix.ErrnoName(r.target.(syscall.Errno))
+			if r.reason == sockdv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+				return r.code, unix.ErrnoName(r.target.(syscall.Errno))
 			}
-			return r.code, reason
+			return r.code, r.reason.String()
 		}
 	}
-	return codes.Internal, ReasonInternal
+	return codes.Internal, ReasonInternal.String()
 }
 
 // toStatus turns an error from sockmgr into a gRPC status error carrying
@@ -142,11 +144,17 @@ func toStatus(ctx context.Context, err error) error {
 		md["requestId"] = id
 		loggerFrom(ctx).Error("internal error", "err", err, "requestId", id)
 	}
-	return withInfo(code, msg, reason, md)
+	return statusWithInfo(code, msg, reason, md)
 }
 
-// withInfo builds a status with an ErrorInfo detail.
-func withInfo(code codes.Code, msg, reason string, md map[string]string) error {
+// withInfo builds a status with an ErrorInfo detail carrying a sockd reason.
+func withInfo(code codes.Code, msg string, reason sockdv1.ErrorReason, md map[string]string) error {
+	return statusWithInfo(code, msg, reason.String(), md)
+}
+
+// statusWithInfo builds a status with an ErrorInfo detail; reason is an
+// ErrorReason name or an errno name.
+func statusWithInfo(code codes.Code, msg, reason string, md map[string]string) error {
 	st, derr := status.New(code, msg).WithDetails(&errdetails.ErrorInfo{
 		Reason: reason, Domain: ErrorDomain, Metadata: md,
 	})
@@ -158,10 +166,10 @@ func withInfo(code codes.Code, msg, reason string, md map[string]string) error {
 
 // invalidField is the INVALID_ARGUMENT for a malformed request field; it
 // carries ErrorInfo and a BadRequest field violation naming the field.
-func invalidField(field, reason, format string, args ...any) error {
+func invalidField(field string, reason sockdv1.ErrorReason, format string, args ...any) error {
 	msg := field + ": " + sprintf(format, args...)
 	st, derr := status.New(codes.InvalidArgument, msg).WithDetails(
-		&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: map[string]string{"field": field}},
+		&errdetails.ErrorInfo{Reason: reason.String(), Domain: ErrorDomain, Metadata: map[string]string{"field": field}},
 		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}}},
 	)
 	if derr != nil {
@@ -190,8 +198,34 @@ func addMetadata(err error, key, value string) error {
 			for k, v := range info.GetMetadata() {
 				md[k] = v
 			}
-			return withInfo(st.Code(), st.Message(), info.GetReason(), md)
+			return statusWithInfo(st.Code(), st.Message(), info.GetReason(), md)
 		}
 	}
 	return err
+}
+
+// codeReasons name the reason of a status that carries no ErrorInfo (one
+// that grpc-go itself made: a cancelled or expired call, a message over the
+// size limit), in the enum's spelling.
+var codeReasons = map[codes.Code]sockdv1.ErrorReason{
+	codes.Canceled:          ReasonCancelled,
+	codes.DeadlineExceeded:  ReasonTimeout,
+	codes.ResourceExhausted: ReasonLimitExceeded,
+	codes.Unauthenticated:   ReasonUnauthenticated,
+	codes.InvalidArgument:   sockdv1.ErrorReason_MALFORMED_REQUEST,
+	codes.Unavailable:       ReasonShuttingDown,
+}
+
+// reasonOf is a status's ErrorInfo reason, or the reason its code stands
+// for when it has none.
+func reasonOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	if r, ok := codeReasons[st.Code()]; ok {
+		return r.String()
+	}
+	return ReasonInternal.String()
 }
