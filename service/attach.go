@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/codec"
@@ -53,8 +55,33 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 		return toStatus(ctx, &sockmgr.OpError{Op: "attach", SocketID: info.ID, Err: sockmgr.ErrWrongState})
 	case info.Protocol == sockmgr.TCP && info.State != sockmgr.StateConnected:
 		return toStatus(ctx, &sockmgr.OpError{Op: "attach", SocketID: info.ID, Err: sockmgr.ErrWrongState})
+	case info.Protocol != sockmgr.TCP && (open.RecvOffset != nil || open.SendOffset != nil):
+		return invalidField("open", ReasonInvalidArgument, "offsets are for stream (TCP) sockets")
 	}
-	if err := stream.Send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Socket{Socket: toProto(info)}}); err != nil {
+	// Offsets (TCP): where delivery starts, and how much of the client's
+	// stream is already written.
+	as := &attachStream{stream: stream, acked: make(chan struct{}, 1)}
+	hello := &sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Socket{Socket: toProto(info)}}
+	if info.Protocol == sockmgr.TCP {
+		as.recvFrom = int64(info.Counters.BytesReceived)
+		if open.RecvOffset != nil {
+			if err := sock.CheckRecvOffset(open.GetRecvOffset()); err != nil {
+				return toStatus(ctx, err)
+			}
+			as.recvFrom, as.retain = open.GetRecvOffset(), true
+		}
+		written := int64(info.Counters.BytesSent)
+		if open.SendOffset != nil {
+			if open.GetSendOffset() > written {
+				return toStatus(ctx, &sockmgr.OpError{Op: "attach", SocketID: info.ID,
+					Err: fmt.Errorf("%w: the client sends from offset %d, but %d bytes were written", sockmgr.ErrInvalidOffset, open.GetSendOffset(), written)})
+			}
+			as.skip = written - open.GetSendOffset()
+		}
+		as.delivered.Store(as.recvFrom)
+		hello.RecvOffset, hello.SendOffset = as.recvFrom, written
+	}
+	if err := as.send(hello); err != nil {
 		return err
 	}
 	if l := loggerFrom(ctx); l.Enabled(ctx, slog.LevelDebug) {
@@ -72,14 +99,14 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 	var closed atomic.Bool
 	inErr := make(chan error, 1)
 	wg.Go(func() {
-		err := s.attachIn(ctx, stream, sock, &closed)
+		err := s.attachIn(ctx, as, sock, &closed)
 		if err != nil {
 			cancel() // a failed write ends the whole stream
 		}
 		inErr <- err
 	})
 	// socket → client
-	outErr := s.attachOut(ctx, stream, sock)
+	outErr := s.attachOut(ctx, as, sock)
 	cancel()
 	if closed.Load() {
 		return nil // the client asked to close: the stream ends cleanly
@@ -104,7 +131,8 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 
 // attachIn copies the client's messages to the socket until the client
 // half-closes (TCP: shutdown write) or the stream ends.
-func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_AttachServer, sock *sockmgr.Socket, closed *atomic.Bool) error {
+func (s *Server) attachIn(ctx context.Context, as *attachStream, sock *sockmgr.Socket, closed *atomic.Bool) error {
+	stream := as.stream
 	var lastAddr string
 	var lastTarget netip.AddrPort
 	// TCP bytes go through a coalescer, which writes while the next messages
@@ -113,6 +141,11 @@ func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_Atta
 	switch info := sock.Info(); {
 	case info.Protocol == sockmgr.TCP:
 		co = newCoalescer(ctx, sock, coalesceLimit, false)
+		// The client may forget what is written: tell it, without holding
+		// up the writer.
+		co.onWritten = as.wroteTo
+		stopAcker := as.startAcker(ctx)
+		defer stopAcker()
 	case info.State == sockmgr.StateConnected: // UDP to its peer: batches of datagrams
 		co = newCoalescer(ctx, sock, coalesceLimit, true)
 	}
@@ -146,6 +179,12 @@ func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_Atta
 			if n := in.Data.Len(); n > s.cfg.MaxBytesPerCall {
 				in.Data.Free()
 				return limitExceeded("max bytes per call", s.cfg.MaxBytesPerCall, n)
+			}
+			if as.skip > 0 { // resumed: the start of what comes was written before
+				in.Data = as.skipWritten(in.Data)
+				if in.Data.Len() == 0 {
+					continue
+				}
 			}
 			if co != nil {
 				if err := co.add(in.Data); err != nil {
@@ -190,6 +229,16 @@ func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_Atta
 			if _, err := sock.SendToAddr(ctx, d.GetData(), lastTarget, sockmgr.SendOptions{Timeout: &blocking}); err != nil {
 				return toStatus(ctx, err)
 			}
+		case *sockdv1.AttachRequest_Ack:
+			// Never past what this stream has handed to gRPC: the retained
+			// bytes being sent must stay until they are out.
+			if err := sock.AckReceived(min(msg.Ack, as.delivered.Load())); err != nil {
+				return toStatus(ctx, err)
+			}
+			select {
+			case as.acked <- struct{}{}:
+			default:
+			}
 		case *sockdv1.AttachRequest_Close:
 			// Everything before this message is in the kernel: close(2)
 			// sends it and then the FIN. The copy out sees the socket gone
@@ -207,7 +256,7 @@ func (s *Server) attachIn(ctx context.Context, stream sockdv1.SocketService_Atta
 
 // attachOut copies what the socket receives to the client until EOF (TCP),
 // an error, or the end of ctx.
-func (s *Server) attachOut(ctx context.Context, stream sockdv1.SocketService_AttachServer, sock *sockmgr.Socket) error {
+func (s *Server) attachOut(ctx context.Context, as *attachStream, sock *sockmgr.Socket) error {
 	size := min(attachReadSize, s.cfg.MaxBytesPerCall)
 	buf := make([]byte, size) // reused: the codec copies out of it while sending
 	data := &sockdv1.AttachResponse_Data{}
@@ -222,12 +271,26 @@ func (s *Server) attachOut(ctx context.Context, stream sockdv1.SocketService_Att
 			if r.From.IsValid() {
 				d.Address = r.From.String()
 			}
-			if err := stream.Send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Datagram{Datagram: d}}); err != nil {
+			if err := as.send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Datagram{Datagram: d}}); err != nil {
 				return err
 			}
 			continue
 		}
-		r, err := sock.Recv(ctx, sockmgr.RecvOptions{MaxBytes: size, Timeout: &blocking, Buf: buf})
+		opts := sockmgr.RecvOptions{MaxBytes: size, Timeout: &blocking, Buf: buf}
+		next := as.delivered.Load()
+		if as.retain {
+			opts.Offset = &next
+		}
+		r, err := sock.Recv(ctx, opts)
+		if errors.Is(err, sockmgr.ErrRetentionFull) {
+			// The client has not acknowledged enough: wait for its acks.
+			select {
+			case <-as.acked:
+				continue
+			case <-ctx.Done():
+				return toStatus(ctx, ctx.Err())
+			}
+		}
 		if err != nil {
 			return toStatus(ctx, err)
 		}
@@ -235,9 +298,10 @@ func (s *Server) attachOut(ctx context.Context, stream sockdv1.SocketService_Att
 			return nil
 		}
 		data.Data = r.Data
-		if err := stream.Send(resp); err != nil {
+		if err := as.send(resp); err != nil {
 			return err
 		}
+		as.delivered.Store(next + int64(len(r.Data)))
 	}
 }
 
@@ -246,4 +310,98 @@ func isCanceled(err error) bool {
 		return true
 	}
 	return status.Code(err) == codes.Canceled
+}
+
+// attachStream is an Attach stream's shared state: its sends (the data
+// going out and the acks of written bytes come from two goroutines) and its
+// offsets.
+type attachStream struct {
+	stream sockdv1.SocketService_AttachServer
+	sendMu sync.Mutex
+
+	// Receiving (TCP): where delivery started, whether delivered bytes are
+	// retained for a client that resumes (it asked with recv_offset), and
+	// the offset after the last byte handed to gRPC.
+	recvFrom  int64
+	retain    bool
+	delivered atomic.Int64
+	acked     chan struct{} // the client acknowledged bytes: retention has room
+
+	// Sending (TCP): bytes at the start of the client's stream that were
+	// written before it resumed; and the written offset for the acker.
+	skip      int64
+	written   atomic.Int64
+	wroteWake chan struct{}
+}
+
+func (as *attachStream) send(m *sockdv1.AttachResponse) error {
+	as.sendMu.Lock()
+	defer as.sendMu.Unlock()
+	return as.stream.Send(m)
+}
+
+// skipWritten drops what a resumed client sends again (bytes before the
+// socket's write offset when it attached).
+func (as *attachStream) skipWritten(data mem.BufferSlice) mem.BufferSlice {
+	n := data.Len()
+	if int64(n) <= as.skip {
+		as.skip -= int64(n)
+		data.Free()
+		return nil
+	}
+	rest := make(mem.BufferSlice, 0, len(data))
+	skip := int(as.skip)
+	for _, b := range data {
+		if skip >= b.Len() {
+			skip -= b.Len()
+			b.Free()
+			continue
+		}
+		if skip > 0 {
+			rest = append(rest, b.Slice(skip, b.Len()))
+			b.Free()
+			skip = 0
+			continue
+		}
+		rest = append(rest, b)
+	}
+	as.skip = 0
+	return rest
+}
+
+// wroteTo records the socket's write offset after a write (the coalescer's
+// writer calls it) and wakes the acker.
+func (as *attachStream) wroteTo(offset int64) {
+	as.written.Store(offset)
+	select {
+	case as.wroteWake <- struct{}{}:
+	default:
+	}
+}
+
+// startAcker sends `written` messages as writes complete, on a goroutine of
+// its own so that a client slow to read never holds up the writer. It
+// returns a function that stops it.
+func (as *attachStream) startAcker(ctx context.Context) (stop func()) {
+	as.wroteWake = make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var last int64 = -1
+		for {
+			select {
+			case <-as.wroteWake:
+			case <-ctx.Done():
+				return
+			}
+			if w := as.written.Load(); w != last {
+				last = w
+				if as.send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Written{Written: w}}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

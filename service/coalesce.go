@@ -35,6 +35,9 @@ type coalescer struct {
 	err     error // the writer's failure: everything stops
 	stopped bool
 	done    chan struct{}
+	// onWritten, if set, is told the socket's write offset after each
+	// write (set before the first add).
+	onWritten func(offset int64)
 }
 
 func newCoalescer(ctx context.Context, sock *sockmgr.Socket, limit int, datagrams bool) *coalescer {
@@ -159,6 +162,9 @@ func (c *coalescer) write(ctx context.Context) {
 			}
 			_, err = c.sock.SendBuffers(ctx, vec, sockmgr.SendOptions{All: true, Timeout: &blocking})
 			out.Free()
+			if err == nil && c.onWritten != nil {
+				c.onWritten(int64(c.sock.Info().Counters.BytesSent))
+			}
 		}
 		clear(vec) // no references to freed buffers
 

@@ -75,3 +75,37 @@ func (s *Server) RevokeLease(ctx context.Context, req *sockdv1.RevokeLeaseReques
 	}
 	return leaseToProto(l), nil
 }
+
+// GetLease implements sockd.v1.SocketService.
+func (s *Server) GetLease(ctx context.Context, req *sockdv1.GetLeaseRequest) (*sockdv1.Lease, error) {
+	if err := checkID("id", req.GetId()); err != nil {
+		return nil, err
+	}
+	l, err := s.m.Lease(scopeOf(ctx), req.GetId())
+	if err != nil {
+		return nil, toStatus(ctx, err)
+	}
+	return leaseToProto(l), nil
+}
+
+// ListLeases implements sockd.v1.SocketService.
+func (s *Server) ListLeases(ctx context.Context, req *sockdv1.ListLeasesRequest) (*sockdv1.ListLeasesResponse, error) {
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	listing := listingDigest("ListLeases")
+	after, err := decodePageToken(req.GetPageToken(), listing)
+	if err != nil {
+		return nil, err
+	}
+	leases, more := s.m.Leases(scopeOf(ctx), after, size)
+	resp := &sockdv1.ListLeasesResponse{Leases: make([]*sockdv1.Lease, 0, len(leases))}
+	for _, l := range leases {
+		resp.Leases = append(resp.Leases, leaseToProto(l))
+	}
+	if more {
+		resp.NextPageToken = encodePageToken(leases[len(leases)-1].Seq, listing)
+	}
+	return resp, nil
+}

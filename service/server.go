@@ -3,7 +3,6 @@ package service
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"log/slog"
 	"strings"
 
@@ -23,6 +22,8 @@ const DefaultMaxBytesPerCall = 4 << 20
 // Config tunes the service.
 type Config struct {
 	MaxBytesPerCall int // data in one call; 0: DefaultMaxBytesPerCall
+	// Info is what GetServerInfo reports of the daemon.
+	Info ServerInfo
 }
 
 // Server implements sockd.v1.SocketService over a sockmgr.Manager.
@@ -177,12 +178,6 @@ func (s *Server) GetSocket(ctx context.Context, req *sockdv1.GetSocketRequest) (
 	return toProto(sock.Info()), nil
 }
 
-// Paging bounds of ListSockets.
-const (
-	defaultPageSize = 100
-	maxPageSize     = 1000
-)
-
 // ListSockets implements sockd.v1.SocketService.
 func (s *Server) ListSockets(ctx context.Context, req *sockdv1.ListSocketsRequest) (*sockdv1.ListSocketsResponse, error) {
 	labels, err := labelSelector("label_selector", req.GetLabelSelector())
@@ -199,30 +194,22 @@ func (s *Server) ListSockets(ctx context.Context, req *sockdv1.ListSocketsReques
 			return nil, err
 		}
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, invalidField("page_size", ReasonInvalidArgument, "must not be negative")
-	case size == 0:
-		size = defaultPageSize
-	case size > maxPageSize:
-		size = maxPageSize
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
 	}
-	after := ""
-	if tok := req.GetPageToken(); tok != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(tok)
-		if err != nil || !strings.HasPrefix(string(raw), "after:") {
-			return nil, invalidField("page_token", ReasonInvalidArgument, "not a token from a previous page")
-		}
-		after = strings.TrimPrefix(string(raw), "after:")
+	listing := listingDigest("ListSockets", canonicalLabels(labels), req.GetState().String(), req.GetProtocol().String())
+	after, err := decodePageToken(req.GetPageToken(), listing)
+	if err != nil {
+		return nil, err
 	}
-	socks, more := s.m.List(scopeOf(ctx), sockmgr.Filter{Labels: labels, State: state, Protocol: proto, After: after, Limit: size})
+	socks, more := s.m.List(scopeOf(ctx), sockmgr.Filter{Labels: labels, State: state, Protocol: proto, AfterSeq: after, Limit: size})
 	resp := &sockdv1.ListSocketsResponse{Sockets: make([]*sockdv1.Socket, 0, len(socks))}
 	for _, sock := range socks {
 		resp.Sockets = append(resp.Sockets, toProto(sock.Info()))
 	}
 	if more {
-		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte("after:" + socks[len(socks)-1].ID()))
+		resp.NextPageToken = encodePageToken(socks[len(socks)-1].Seq(), listing)
 	}
 	return resp, nil
 }
@@ -396,14 +383,22 @@ func (s *Server) Send(ctx context.Context, req *sockdv1.SendRequest) (*sockdv1.S
 	if err != nil {
 		return nil, err
 	}
-	n, err := sock.Send(ctx, data, sockmgr.SendOptions{All: req.GetAll(), Timeout: timeout})
+	n, err := sock.Send(ctx, data, sockmgr.SendOptions{All: req.GetAll(), Timeout: timeout, Offset: req.Offset})
 	if l := loggerFrom(ctx); l.Enabled(ctx, slog.LevelDebug) {
 		l.DebugContext(ctx, "send", "socketId", sock.ID(), "bytes", len(data), "sent", n, "all", req.GetAll(), "err", err)
 	}
 	if err != nil {
 		return nil, withBytesSent(toStatus(ctx, err), n)
 	}
-	return &sockdv1.SendResponse{BytesSent: int64(n)}, nil
+	resp := &sockdv1.SendResponse{BytesSent: int64(n)}
+	if sock.Protocol() == sockmgr.TCP {
+		if req.Offset != nil {
+			resp.Offset = req.GetOffset() + int64(n) // where this client now stands
+		} else {
+			resp.Offset = int64(sock.Info().Counters.BytesSent)
+		}
+	}
+	return resp, nil
 }
 
 // SendTo implements sockd.v1.SocketService.
@@ -447,8 +442,12 @@ func (s *Server) Recv(ctx context.Context, req *sockdv1.RecvRequest) (*sockdv1.R
 	if err != nil {
 		return nil, err
 	}
+	if req.FromOffset != nil && sock.Protocol() != sockmgr.TCP {
+		return nil, invalidField("from_offset", ReasonInvalidArgument, "offsets are for stream (TCP) sockets")
+	}
 	r, err := sock.Recv(ctx, sockmgr.RecvOptions{
 		MaxBytes: int(req.GetMaxBytes()), Peek: req.GetPeek(), WaitAll: req.GetWaitAll(), Timeout: timeout,
+		Offset: req.FromOffset, Ack: true,
 	})
 	if l := loggerFrom(ctx); l.Enabled(ctx, slog.LevelDebug) {
 		l.DebugContext(ctx, "recv", "socketId", sock.ID(), "max", req.GetMaxBytes(), "bytes", len(r.Data), "eof", r.EOF, "err", err)
@@ -457,6 +456,11 @@ func (s *Server) Recv(ctx context.Context, req *sockdv1.RecvRequest) (*sockdv1.R
 		return nil, toStatus(ctx, err)
 	}
 	resp := &sockdv1.RecvResponse{Data: r.Data, Eof: r.EOF, Truncated: r.Truncated}
+	if sock.Protocol() == sockmgr.TCP {
+		resp.Offset = r.Offset
+	} else if r.From.IsValid() {
+		resp.Address = r.From.String()
+	}
 	if req.GetText() {
 		resp.Data, resp.Text = asText(r.Data)
 	}

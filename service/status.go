@@ -77,6 +77,9 @@ var errorTable = []errorRule{
 	{syscall.ENOBUFS, codes.ResourceExhausted, 0},
 	{syscall.ENOMEM, codes.ResourceExhausted, 0},
 
+	{sockmgr.ErrOffsetUnavailable, codes.FailedPrecondition, sockdv1.ErrorReason_OFFSET_UNAVAILABLE},
+	{sockmgr.ErrInvalidOffset, codes.InvalidArgument, sockdv1.ErrorReason_INVALID_OFFSET},
+	{sockmgr.ErrRetentionFull, codes.ResourceExhausted, ReasonLimitExceeded},
 	{sockmgr.ErrLeaseNotFound, codes.NotFound, ReasonLeaseNotFound},
 	{sockmgr.ErrNotFound, codes.NotFound, ReasonSocketNotFound},
 	{sockmgr.ErrInvalidAddress, codes.InvalidArgument, ReasonInvalidAddress},

@@ -16,6 +16,12 @@ type SendOptions struct {
 	All bool
 	// Timeout overrides the socket's timeout for this call (nil: the socket's).
 	Timeout *time.Duration
+	// Offset (TCP) is where the caller believes the write stream stands: the
+	// stream offset of data[0]. Bytes before the socket's count of bytes
+	// written were written by an earlier attempt and are counted as sent
+	// without being written again; an offset beyond the count is
+	// ErrInvalidOffset. nil: write all of data.
+	Offset *int64
 }
 
 // RecvOptions tune Recv and RecvFrom.
@@ -33,6 +39,18 @@ type RecvOptions struct {
 	// Buf, if at least MaxBytes long, receives the data instead of a new
 	// slice (for callers that reuse buffers).
 	Buf []byte
+	// Offset (TCP) is the stream offset to receive from. Bytes from it that
+	// were already delivered are returned again from what the socket
+	// retains (ErrOffsetUnavailable if it no longer does); what the call
+	// delivers is retained until AckReceived. MaxBytes is capped by
+	// Config.RetainBytes less what is retained (ErrRetentionFull when that
+	// is nothing). nil: the next bytes, and nothing is retained (what was
+	// retained is forgotten: the caller no longer uses offsets).
+	Offset *int64
+	// Ack, with Offset, first acknowledges the bytes before Offset (a
+	// client that asks from an offset has what came before it); without
+	// it, only AckReceived does (a stream that reads on ahead of its acks).
+	Ack bool
 }
 
 // RecvResult is what a receive returned.
@@ -41,6 +59,7 @@ type RecvResult struct {
 	EOF       bool           // TCP: the peer closed its sending side and every byte has been read
 	Truncated bool           // UDP: the datagram was longer than MaxBytes; the rest is lost, as in recvfrom(2)
 	From      netip.AddrPort // the sender (UDP), or the peer (TCP)
+	Offset    int64          // TCP: the stream offset of Data[0] (at EOF: the stream's length)
 }
 
 // Send sends data on a connected socket: bytes on TCP, one datagram on UDP.
@@ -120,14 +139,32 @@ func (s *Socket) send(ctx context.Context, op string, data []byte, to unix.Socka
 	if err != nil {
 		return 0, s.fail(op, addr, err)
 	}
+	// With an offset, what an earlier attempt already wrote is acknowledged,
+	// not written again. The count is read and advanced under the write
+	// turn, so it is exactly where the stream stands.
+	skipped := 0
+	if opts.Offset != nil {
+		if s.proto != TCP {
+			t.release()
+			return 0, opErr(op, s.id, addr, detail(ErrInvalidArgument, "offsets are for stream (TCP) sockets"))
+		}
+		written := int64(s.bytesSent.Load())
+		if *opts.Offset > written {
+			t.release()
+			return 0, opErr(op, s.id, addr, detail(ErrInvalidOffset, "send at offset %d, but %d bytes were written", *opts.Offset, written))
+		}
+		skipped = int(min(written-*opts.Offset, int64(len(data))))
+		if data = data[skipped:]; len(data) == 0 {
+			t.release()
+			return skipped, nil
+		}
+	}
 	st := s.sendState()
 	st.reset()
 	st.data, st.to, st.all = data, to, opts.All && s.proto == TCP
 	err = t.wait(st.attemptFn)
 	sent, sendErr := st.sent, st.err
 	st.reset() // keep no reference to the caller's data
-	t.release()
-
 	if sent > 0 {
 		dgrams := 0
 		if s.proto == UDP {
@@ -139,10 +176,12 @@ func (s *Socket) send(ctx context.Context, op string, data []byte, to unix.Socka
 		s.countSent(0, 1) // an empty datagram is a datagram
 		s.touch()
 	}
+	t.release() // after counting: the next sender sees the count move
+
 	if err == nil {
 		err = sendErr
 	}
-	return sent, s.fail(op, addr, err)
+	return skipped + sent, s.fail(op, addr, err)
 }
 
 // sendState is a send in flight: one per socket (guarded by the write
@@ -246,11 +285,11 @@ func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOption
 	}
 	sent, sendErr := st.sent, st.err
 	st.reset() // keep the arrays, not the caller's buffers
-	t.release()
 	if sent > 0 {
 		s.countSent(sent, 0)
 		s.touch()
 	}
+	t.release()
 	if err == nil {
 		err = sendErr
 	}
@@ -276,11 +315,11 @@ func (s *Socket) SendDatagrams(ctx context.Context, dgrams [][]byte, opts SendOp
 	}
 	sentDgrams, sentBytes, sendErr := st.dgramsDone, st.sent, st.err
 	st.reset()
-	t.release()
 	if sentDgrams > 0 {
 		s.countSent(sentBytes, sentDgrams)
 		s.touch()
 	}
+	t.release()
 	if err == nil {
 		err = sendErr
 	}
@@ -426,6 +465,40 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 	}
 	defer t.release()
 
+	// With an offset, the call may ask again for bytes already delivered,
+	// and what it delivers is retained; without one, nothing is.
+	var ret *retention
+	if opts.Offset != nil {
+		ret = s.retained()
+		ret.mu.Lock()
+		if delivered := int64(s.bytesReceived.Load()); ret.end() != delivered {
+			ret.reset(delivered) // calls without offsets delivered bytes since
+		}
+		if opts.Ack && *opts.Offset <= int64(s.bytesReceived.Load()) {
+			ret.ack(*opts.Offset)
+		}
+		avail, err := s.retainedFrom(ret, *opts.Offset, nil)
+		room := s.m.retainBytes - ret.n
+		ret.mu.Unlock()
+		if err != nil {
+			return RecvResult{}, err
+		}
+		if avail == 0 && !opts.Peek {
+			// Fresh bytes: they must fit beside what is retained.
+			if room <= 0 {
+				return RecvResult{}, ErrRetentionFull
+			}
+			opts.MaxBytes = min(opts.MaxBytes, room)
+			if len(buf) > opts.MaxBytes {
+				buf = buf[:opts.MaxBytes]
+			}
+		}
+	} else if r := s.retainedIfAny(); r != nil {
+		r.mu.Lock()
+		r.reset(int64(s.bytesReceived.Load()))
+		r.mu.Unlock()
+	}
+
 	if s.recvSt == nil {
 		st := &recvState{}
 		st.attemptFn = st.attempt
@@ -440,15 +513,35 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 		st.flags = unix.MSG_PEEK
 	}
 	defer func() { *st = recvState{attemptFn: st.attemptFn} }()
+
+	// Bytes asked for again come first: the answer that carried them was
+	// lost. They are returned as they were, not received anew.
+	again := 0
+	if ret != nil {
+		ret.mu.Lock()
+		avail, _ := s.retainedFrom(ret, *opts.Offset, nil)
+		if avail > 0 {
+			if st.buf == nil {
+				st.buf = st.alloc(avail)
+			}
+			again, _ = s.retainedFrom(ret, *opts.Offset, st.buf)
+		}
+		ret.mu.Unlock()
+		if again > 0 && (!opts.WaitAll || opts.Peek) {
+			return RecvResult{Data: st.buf[:again], From: s.remoteAddr(), Offset: *opts.Offset}, nil
+		}
+		st.got = again
+	}
 	if s.left != nil && len(s.left.stream) > 0 {
-		// Bytes kept from a call whose caller went away come first.
+		// Bytes kept from a call whose caller went away come next.
 		if st.buf == nil {
 			st.buf = st.alloc(len(s.left.stream) + s.queued())
 		}
-		st.got = copy(st.buf, s.left.stream)
+		n := copy(st.buf[st.got:], s.left.stream)
 		if !opts.Peek {
-			s.left.stream = s.left.stream[st.got:]
+			s.left.stream = s.left.stream[n:]
 		}
+		st.got += n
 	}
 	if st.got == 0 || (opts.WaitAll && st.got < len(st.buf)) {
 		err = t.wait(st.attemptFn)
@@ -457,21 +550,32 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 		}
 	}
 	got, data := st.got, st.buf
-	res := RecvResult{From: s.remoteAddr()}
+	res := RecvResult{From: s.remoteAddr(), Offset: int64(s.bytesReceived.Load())}
+	if ret != nil {
+		res.Offset = *opts.Offset
+	}
 	switch {
-	case got > 0 && ctx.Err() != nil && !opts.Peek:
-		// The caller is gone: keep the bytes for the next receive.
+	case got > again && ctx.Err() != nil && !opts.Peek:
+		// The caller is gone: keep the new bytes for the next receive.
 		if s.left == nil {
 			s.left = &leftovers{}
 		}
-		s.left.stream = append(append([]byte(nil), data[:got]...), s.left.stream...)
+		s.left.stream = append(append([]byte(nil), data[again:got]...), s.left.stream...)
 		return RecvResult{}, ctx.Err()
 	case got > 0:
 		// A wait_all cut short by its timeout or an error returns what came,
 		// as recv(2) with MSG_WAITALL does; the next call sees the error.
 		res.Data = data[:got]
-		if !opts.Peek {
-			s.countReceived(got, 0)
+		if !opts.Peek && got > again {
+			fresh := data[again:got]
+			if ret != nil {
+				ret.mu.Lock()
+				s.countReceived(len(fresh), 0)
+				ret.append(fresh, s.m.retainBytes)
+				ret.mu.Unlock()
+			} else {
+				s.countReceived(len(fresh), 0)
+			}
 			s.touch()
 		}
 		return res, nil

@@ -1,6 +1,7 @@
 package sockmgr
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ var ErrLeaseNotFound = detail(ErrNotFound, "no such lease")
 // lease ties sockets to a client's liveness. Guarded by Manager.mu.
 type lease struct {
 	id, owner string
+	seq       uint64 // creation order, for paging
 	ttl       time.Duration
 	renewed   time.Time // the TTL counts from here (or from the last activity of one of its sockets)
 	keepers   int       // open keep-alive streams: while > 0 the lease cannot lapse
@@ -35,6 +37,7 @@ type lease struct {
 
 // LeaseInfo is a snapshot of a lease.
 type LeaseInfo struct {
+	Seq     uint64 // creation order (unique, increasing), for paging
 	ID      string
 	Owner   string
 	TTL     time.Duration
@@ -43,7 +46,7 @@ type LeaseInfo struct {
 }
 
 func (l *lease) info() LeaseInfo {
-	li := LeaseInfo{ID: l.id, Owner: l.owner, TTL: l.ttl, Sockets: len(l.sockets)}
+	li := LeaseInfo{Seq: l.seq, ID: l.id, Owner: l.owner, TTL: l.ttl, Sockets: len(l.sockets)}
 	if l.keepers == 0 {
 		li.Expires = l.lastSign().Add(l.ttl)
 	}
@@ -73,7 +76,8 @@ func (m *Manager) CreateLease(owner string, ttl time.Duration) (LeaseInfo, error
 	if m.closed {
 		return LeaseInfo{}, opErr("lease", "", "", ErrManagerClosed)
 	}
-	l := &lease{owner: owner, ttl: ttl, renewed: time.Now(), sockets: map[*Socket]struct{}{}}
+	m.nextSeq++
+	l := &lease{owner: owner, seq: m.nextSeq, ttl: ttl, renewed: time.Now(), sockets: map[*Socket]struct{}{}}
 	for {
 		l.id = newID()
 		if _, taken := m.leases[l.id]; !taken {
@@ -114,6 +118,23 @@ func (m *Manager) Lease(scope Scope, id string) (LeaseInfo, error) {
 		return LeaseInfo{}, err
 	}
 	return l.info(), nil
+}
+
+// Leases lists the leases scope sees in creation order, after position
+// afterSeq, at most limit of them (0: all), and whether more remain.
+func (m *Manager) Leases(scope Scope, afterSeq uint64, limit int) (leases []LeaseInfo, more bool) {
+	m.mu.Lock()
+	for _, l := range m.leases {
+		if l.seq > afterSeq && scope.sees(l.owner) {
+			leases = append(leases, l.info())
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(leases, func(a, b LeaseInfo) int { return cmp.Compare(a.Seq, b.Seq) })
+	if limit > 0 && len(leases) > limit {
+		return leases[:limit], true
+	}
+	return leases, false
 }
 
 // KeepLease holds a lease alive until the returned release is called; its

@@ -43,6 +43,10 @@ type Config struct {
 	// IdleTimeout closes a socket with no call in flight and no traffic for
 	// this long (a socket may override it at creation); 0: never.
 	IdleTimeout time.Duration
+	// RetainBytes bounds the delivered bytes a stream socket keeps for a
+	// client that uses offsets (a receive that retains returns at most this
+	// much); 0: DefaultRetainBytes.
+	RetainBytes int
 	// ReapInterval is how often idle sockets and lapsed leases are looked
 	// for; 0: DefaultReapInterval.
 	ReapInterval time.Duration
@@ -58,9 +62,10 @@ func (sc Scope) sees(owner string) bool { return sc.Admin || sc.Owner == owner }
 
 // Manager is the registry of sockets.
 type Manager struct {
-	cfg    Config
-	events *bus
-	totals totals
+	cfg         Config
+	retainBytes int
+	events      *bus
+	totals      totals
 
 	mu       sync.RWMutex
 	byID     map[string]*Socket
@@ -88,14 +93,15 @@ func New(cfg Config) *Manager {
 		cfg.Resolver = net.DefaultResolver
 	}
 	m := &Manager{
-		cfg:        cfg,
-		events:     newBus(cmp.Or(cfg.EventHistory, DefaultEventHistory), cmp.Or(cfg.SubscriberBuffer, DefaultSubscriberBuffer)),
-		byID:       map[string]*Socket{},
-		byName:     map[ownerName]*Socket{},
-		perOwner:   map[string]int{},
-		leases:     map[string]*lease{},
-		stopReaper: make(chan struct{}),
-		reaperDone: make(chan struct{}),
+		cfg:         cfg,
+		retainBytes: cmp.Or(cfg.RetainBytes, DefaultRetainBytes),
+		events:      newBus(cmp.Or(cfg.EventHistory, DefaultEventHistory), cmp.Or(cfg.SubscriberBuffer, DefaultSubscriberBuffer)),
+		byID:        map[string]*Socket{},
+		byName:      map[ownerName]*Socket{},
+		perOwner:    map[string]int{},
+		leases:      map[string]*lease{},
+		stopReaper:  make(chan struct{}),
+		reaperDone:  make(chan struct{}),
 	}
 	return m
 }
@@ -292,22 +298,20 @@ type Filter struct {
 	Labels   map[string]string // every pair must be present
 	State    State
 	Protocol Protocol
-	After    string // resume after this id (paging); "" starts at the beginning
-	Limit    int    // at most this many; 0: all
+	// AfterSeq resumes after this position in creation order (a socket's
+	// Seq; paging): sockets closed meanwhile shift nothing, and sockets
+	// created meanwhile come after every earlier one. 0 starts at the
+	// beginning.
+	AfterSeq uint64
+	Limit    int // at most this many; 0: all
 }
 
 // List returns the sockets the scope sees that match the filter, in creation
 // order, and whether more remain after the last one returned.
 func (m *Manager) List(scope Scope, f Filter) (socks []*Socket, more bool) {
 	m.mu.RLock()
-	var afterSeq uint64
-	if f.After != "" {
-		if s := m.byID[f.After]; s != nil {
-			afterSeq = s.seq
-		}
-	}
 	for _, s := range m.byID {
-		if s.seq > afterSeq && scope.sees(s.owner) && f.matches(s) {
+		if s.seq > f.AfterSeq && scope.sees(s.owner) && f.matches(s) {
 			socks = append(socks, s)
 		}
 	}

@@ -91,16 +91,16 @@ func TestListFiltersAndPages(t *testing.T) {
 		t.Fatalf("filters: %d udp, %d labelled", len(udp), len(labelled))
 	}
 	var paged []string
-	after := ""
+	var after uint64
 	for page := 0; ; page++ {
-		got, more := m.List(me, sockmgr.Filter{After: after, Limit: 3})
+		got, more := m.List(me, sockmgr.Filter{AfterSeq: after, Limit: 3})
 		for _, s := range got {
 			paged = append(paged, s.ID())
 		}
 		if !more {
 			break
 		}
-		after = got[len(got)-1].ID()
+		after = got[len(got)-1].Seq()
 		if page > 5 {
 			t.Fatal("paging does not end")
 		}

@@ -61,6 +61,9 @@ type Socket struct {
 	// away before it could get them; the next receive returns them first.
 	// Guarded by the read turn; made only when needed.
 	left *leftovers
+	// ret keeps delivered stream bytes for clients that use offsets (see
+	// offsets.go); made on first use, guarded by s.mu for its creation.
+	ret *retention
 	// ops are the directions' calls in flight, each guarded by its turn and
 	// made on first use (see wait.go and io.go).
 	readOp        *op
@@ -138,6 +141,10 @@ func (s *Socket) closeFD() error {
 }
 
 // ID returns the socket's id.
+// Seq is the socket's position in creation order (unique, increasing), for
+// paging through List.
+func (s *Socket) Seq() uint64 { return s.seq }
+
 func (s *Socket) ID() string { return s.id }
 
 // Owner returns the principal that created the socket.

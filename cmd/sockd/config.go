@@ -22,6 +22,7 @@ type config struct {
 	grpcAddr        string
 	httpAddr        string
 	maxCallBytes    int
+	retainBytes     int
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
@@ -86,6 +87,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.grpcAddr, "grpc-addr", "127.0.0.1:50051", "gRPC listen address (host:port; port 0 picks a free one)")
 	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the live view (/), the REST gateway, /openapi.json, /healthz and /metrics; empty disables")
 	fs.IntVar(&c.maxCallBytes, "max-call-bytes", service.DefaultMaxBytesPerCall, "most data in one Send, Recv, SendTo, RecvFrom or Attach message")
+	fs.IntVar(&c.retainBytes, "retain-bytes", sockmgr.DefaultRetainBytes, "delivered bytes a TCP socket keeps for a client that asks again from an offset (Recv from_offset, Attach resume); a Recv that uses offsets returns at most this much")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 2*time.Second, "on SIGTERM, how long in-flight calls may finish before the sockets are closed under them")
@@ -146,6 +148,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 func (c *config) validate() error {
 	if c.maxCallBytes <= 0 || c.maxCallBytes > 64<<20 {
 		return fmt.Errorf("%w: --max-call-bytes must be from 1 to %d", errUsage, 64<<20)
+	}
+	if c.retainBytes < 64<<10 || c.retainBytes > 256<<20 {
+		return fmt.Errorf("%w: --retain-bytes must be from %d to %d", errUsage, 64<<10, 256<<20)
 	}
 	if c.shutdownTimeout < 0 {
 		return fmt.Errorf("%w: --shutdown-timeout must not be negative", errUsage)

@@ -80,6 +80,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxSocketsPerOwner: cfg.maxSocketsPerPrincipal,
 		IdleTimeout:        cfg.idleTimeout,
 		EventHistory:       cfg.eventHistory,
+		RetainBytes:        cfg.retainBytes,
 		SubscriberBuffer:   cfg.eventBuffer,
 	})
 	svc := service.New(mgr, service.Config{MaxBytesPerCall: cfg.maxCallBytes})
