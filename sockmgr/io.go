@@ -579,6 +579,10 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 			s.touch()
 		}
 		return res, nil
+	case st.eof && s.m.closing.Load():
+		// Not the peer's end of stream: sockd is closing every socket, the
+		// peer's among them.
+		return RecvResult{}, ErrManagerClosed
 	case st.eof:
 		res.Data, res.EOF = []byte{}, true
 		return res, nil

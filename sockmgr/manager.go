@@ -74,6 +74,7 @@ type Manager struct {
 	total    int
 	nextSeq  uint64
 	closed   bool
+	closing  atomic.Bool // Close has begun: read without m.mu on the data path
 	leases   map[string]*lease
 
 	// The reaper runs only once something can expire (a socket with an
@@ -355,6 +356,7 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
+	m.closing.Store(true) // calls woken from here on fail with ErrManagerClosed
 	socks := slices.Collect(maps.Values(m.byID))
 	m.mu.Unlock()
 	m.reaperOnce.Do(func() {}) // no reaper may start from now on

@@ -1,6 +1,8 @@
 package sockmgr
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"sync"
@@ -141,11 +143,11 @@ func (s *Socket) closeFD() error {
 }
 
 // ID returns the socket's id.
+func (s *Socket) ID() string { return s.id }
+
 // Seq is the socket's position in creation order (unique, increasing), for
 // paging through List.
 func (s *Socket) Seq() uint64 { return s.seq }
-
-func (s *Socket) ID() string { return s.id }
 
 // Owner returns the principal that created the socket.
 func (s *Socket) Owner() string { return s.owner }
@@ -210,6 +212,11 @@ func (s *Socket) emitLocked(kind EventKind, detail string) {
 func (s *Socket) fail(op, addr string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if s.m.closing.Load() && !errors.Is(err, ErrManagerClosed) {
+		// Whatever woke the call (its socket closed, its peer's close
+		// seen), the reason is that sockd is shutting down.
+		err = fmt.Errorf("%w (%v)", ErrManagerClosed, err)
 	}
 	err = opErr(op, s.id, addr, err)
 	if _, ok := Errno(err); ok && !isWouldBlock(err) {
