@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/proto" // the fallback, registered by import
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
@@ -28,13 +30,81 @@ const Name = "proto"
 // Codec implements encoding.CodecV2.
 type Codec struct {
 	fallback encoding.CodecV2
+	// markMalformed: instead of failing (which grpc-go reports as INTERNAL,
+	// a server fault), a message that does not decode is left empty and
+	// marked, so that the server can answer INVALID_ARGUMENT (see
+	// Malformed). For the server side.
+	markMalformed bool
 }
 
 var _ encoding.CodecV2 = Codec{}
 
-// New returns the codec.
+// New returns the codec, for clients: a message that does not decode is an
+// error.
 func New() Codec {
 	return Codec{fallback: encoding.GetCodecV2(Name)}
+}
+
+// NewServer returns the codec for servers: a request that does not decode
+// (malformed wire data, invalid UTF-8 in a string field) is marked for
+// Malformed instead of failing the call as INTERNAL.
+func NewServer() Codec {
+	return Codec{fallback: encoding.GetCodecV2(Name), markMalformed: true}
+}
+
+// malformedField is the field number of the mark: the largest protobuf
+// allows, which no sockd message uses.
+const malformedField = protowire.MaxValidNumber
+
+// Malformed reports whether a message was marked by a server codec as not
+// decoding, and why.
+func Malformed(v any) (string, bool) {
+	if in, ok := v.(*AttachIn); ok {
+		if in.IsData {
+			return "", false
+		}
+		v = &in.Msg
+	}
+	m, ok := v.(proto.Message)
+	if !ok {
+		return "", false
+	}
+	unknown := m.ProtoReflect().GetUnknown()
+	for len(unknown) > 0 {
+		num, typ, n := protowire.ConsumeTag(unknown)
+		if n < 0 {
+			return "", false
+		}
+		unknown = unknown[n:]
+		if num == malformedField && typ == protowire.BytesType {
+			why, _ := protowire.ConsumeBytes(unknown)
+			return string(why), true
+		}
+		n = protowire.ConsumeFieldValue(num, typ, unknown)
+		if n < 0 {
+			return "", false
+		}
+		unknown = unknown[n:]
+	}
+	return "", false
+}
+
+// unmarshalOrMark decodes with the protobuf codec; a server codec marks a
+// message that does not decode rather than failing.
+func (c Codec) unmarshalOrMark(wire mem.BufferSlice, v any) error {
+	err := c.fallback.Unmarshal(wire, v)
+	if err == nil || !c.markMalformed {
+		return err
+	}
+	m, ok := v.(proto.Message)
+	if !ok {
+		return err
+	}
+	proto.Reset(m)
+	mark := protowire.AppendTag(nil, malformedField, protowire.BytesType)
+	mark = protowire.AppendBytes(mark, []byte(err.Error()))
+	m.ProtoReflect().SetUnknown(mark)
+	return nil
 }
 
 func (Codec) Name() string { return Name }
@@ -101,7 +171,7 @@ func (c Codec) Unmarshal(wire mem.BufferSlice, v any) error {
 	if msg, ok := v.(interface{ Reset() }); ok {
 		msg.Reset()
 	}
-	return c.fallback.Unmarshal(wire, v)
+	return c.unmarshalOrMark(wire, v)
 }
 
 // decodeData reads a message that is exactly one `bytes data = 2` field,
@@ -165,7 +235,7 @@ func (c Codec) unmarshalAttachIn(wire mem.BufferSlice, in *AttachIn) error {
 		return nil
 	}
 	in.Msg.Reset()
-	return c.fallback.Unmarshal(wire, &in.Msg)
+	return c.unmarshalOrMark(wire, &in.Msg)
 }
 
 // dataHeader parses the header of a message that is exactly one `bytes data

@@ -85,7 +85,9 @@ func (p *Policy) Check(op sockmgr.Op, owner string, proto sockmgr.Protocol, ap n
 			return deny("%s is in the %s %s, which is denied unless a %s rule names it", ip, sp.what, sp.prefix, flag)
 		}
 	}
-	if op == sockmgr.OpSendTo && proto == sockmgr.UDP {
+	// A connected UDP socket sends with send(2) (Send, Attach), so connect
+	// gets the same rule as sendto.
+	if (op == sockmgr.OpSendTo || op == sockmgr.OpConnect) && proto == sockmgr.UDP {
 		if name, ok := amplifiers[port]; ok && !slices.ContainsFunc(matching, func(r Rule) bool { return r.namesPort(port) }) {
 			return deny("UDP port %d (%s) can amplify traffic and is denied unless a %s rule lists the port", port, name, flag)
 		}

@@ -59,6 +59,11 @@ func TestDefaultPolicy(t *testing.T) {
 		{sockmgr.OpSendTo, sockmgr.UDP, "127.0.0.1:9999", ""},
 		{sockmgr.OpSendTo, sockmgr.UDP, "127.0.0.1:53", "can amplify"},
 		{sockmgr.OpSendTo, sockmgr.UDP, "127.0.0.1:11211", "memcached"},
+		// connect then send(2) must not get around the sendto rule.
+		{sockmgr.OpConnect, sockmgr.UDP, "127.0.0.1:53", "can amplify"},
+		{sockmgr.OpConnect, sockmgr.UDP, "127.0.0.1:11211", "memcached"},
+		{sockmgr.OpConnect, sockmgr.UDP, "127.0.0.1:9999", ""},
+		{sockmgr.OpConnect, sockmgr.TCP, "127.0.0.1:53", ""},
 	} {
 		err := p.Check(tc.op, "alice", tc.proto, ap(tc.addr))
 		switch {

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 )
 
 // Token is one line of a token file: a bearer token and the principal it
@@ -58,6 +60,7 @@ type Auth struct {
 	mtls     bool
 	admins   map[string]bool
 	required bool
+	guard    *authGuard // failed attempts: logged and throttled per client address
 }
 
 type tokenDigest struct {
@@ -70,12 +73,14 @@ type AuthConfig struct {
 	Tokens []Token
 	MTLS   bool     // client certificates are required and verified by TLS
 	Admins []string // principals that see and act on every principal's sockets
+	// Log receives the (rate-limited) lines about failed authentications.
+	Log *slog.Logger
 }
 
 // NewAuth returns the authenticator; with neither tokens nor mTLS every
 // caller is Anonymous.
 func NewAuth(cfg AuthConfig) *Auth {
-	a := &Auth{mtls: cfg.MTLS, admins: map[string]bool{}, required: len(cfg.Tokens) > 0 || cfg.MTLS}
+	a := &Auth{mtls: cfg.MTLS, admins: map[string]bool{}, required: len(cfg.Tokens) > 0 || cfg.MTLS, guard: newAuthGuard(cfg.Log)}
 	for _, t := range cfg.Tokens {
 		a.tokens = append(a.tokens, tokenDigest{sha256.Sum256([]byte(t.Secret)), t.Principal})
 	}
@@ -101,16 +106,16 @@ const PeerCertHeader = "x-sockd-verified-client-cert"
 // only on the in-process connection, like PeerCertHeader.
 const HTTPClientHeader = "x-sockd-http-client"
 
-// InProcessNetwork is the network name of the gateway's in-process
-// connection (grpc's bufconn).
-const InProcessNetwork = "bufconn"
-
 // viaGateway reports whether a call came through the daemon's own REST
-// gateway: only its in-process connection has this network, nothing on the
-// network can reach it.
+// gateway: only a GatewayListener's connections have a gatewayAddr, and
+// nothing on the network can make one.
 func viaGateway(ctx context.Context) bool {
 	p, ok := peer.FromContext(ctx)
-	return ok && p.Addr != nil && p.Addr.Network() == InProcessNetwork
+	if !ok {
+		return false
+	}
+	_, ok = p.Addr.(gatewayAddr)
+	return ok
 }
 
 // gatewayValue is the one value of a key that the gateway set on a call it
@@ -133,9 +138,21 @@ func openMethod(fullMethod string) bool {
 // Authenticate records the caller's principal in ctx, or fails with
 // UNAUTHENTICATED.
 func (a *Auth) Authenticate(ctx context.Context, fullMethod string) (context.Context, error) {
-	if a == nil || openMethod(fullMethod) {
+	if a == nil || openMethod(fullMethod) || !a.required {
 		return ctx, nil
 	}
+	addr := clientAddr(ctx)
+	if err := a.guard.throttled(addr); err != nil {
+		return nil, err
+	}
+	ctx, err := a.authenticate(ctx)
+	if err != nil {
+		a.guard.failed(addr, fullMethod, status.Convert(err).Message())
+	}
+	return ctx, err
+}
+
+func (a *Auth) authenticate(ctx context.Context) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if vals := md.Get("authorization"); len(vals) > 0 && len(a.tokens) > 0 {
 		scheme, secret, ok := strings.Cut(vals[0], " ")
@@ -152,14 +169,11 @@ func (a *Auth) Authenticate(ctx context.Context, fullMethod string) (context.Con
 			return WithPrincipal(ctx, a.principal(p)), nil
 		}
 	}
-	if a.required {
-		how := "send \"authorization: Bearer <token>\""
-		if a.mtls {
-			how = "present a client certificate, or " + how
-		}
-		return nil, unauthenticated("missing credentials: " + how)
+	how := "send \"authorization: Bearer <token>\""
+	if a.mtls {
+		how = "present a client certificate, or " + how
 	}
-	return ctx, nil
+	return nil, unauthenticated("missing credentials: " + how)
 }
 
 // lookupToken compares the presented token with every known one in constant
@@ -206,6 +220,18 @@ func (a *Auth) AuthenticateHTTP(r *http.Request) (Principal, error) {
 	if !a.Required() {
 		return Principal{Name: Anonymous}, nil
 	}
+	addr := hostOf(r.RemoteAddr)
+	if err := a.guard.throttled(addr); err != nil {
+		return Principal{}, err
+	}
+	p, err := a.authenticateHTTP(r)
+	if err != nil {
+		a.guard.failed(addr, r.Method+" "+r.URL.Path, status.Convert(err).Message())
+	}
+	return p, err
+}
+
+func (a *Auth) authenticateHTTP(r *http.Request) (Principal, error) {
 	if v := r.Header.Get("Authorization"); v != "" && len(a.tokens) > 0 {
 		scheme, secret, ok := strings.Cut(v, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {

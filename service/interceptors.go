@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/sockd/sockd/codec"
 )
 
 // RequestIDHeader carries a request id in and out (gRPC metadata, and the
@@ -25,6 +27,9 @@ type InterceptorConfig struct {
 	Auth        *Auth           // nil: every caller is Anonymous
 	RateLimit   *RateLimiter    // nil: no limit
 	StreamsDone <-chan struct{} // closed at shutdown: open-ended streams end then
+	// MaxStreamsPerPrincipal bounds each principal's open streams; 0: no
+	// limit.
+	MaxStreamsPerPrincipal int
 }
 
 // Interceptors returns the service's interceptor chains, outermost first:
@@ -32,6 +37,7 @@ type InterceptorConfig struct {
 // limit, then one log line per call, then panic recovery.
 func Interceptors(cfg InterceptorConfig) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
 	log := cfg.Log
+	streams := newStreamLimiter(cfg.MaxStreamsPerPrincipal)
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
 		logging.WithFieldsFromContext(logFields),
@@ -63,6 +69,9 @@ func Interceptors(cfg InterceptorConfig) ([]grpc.UnaryServerInterceptor, []grpc.
 			if err != nil {
 				return nil, err
 			}
+			if err := malformed(ctx, req); err != nil {
+				return nil, err
+			}
 			if r, ok := req.(interface{ GetId() string }); ok && r.GetId() != "" {
 				ctx = logging.InjectLogField(ctx, "socketId", r.GetId())
 			}
@@ -85,6 +94,13 @@ func Interceptors(cfg InterceptorConfig) ([]grpc.UnaryServerInterceptor, []grpc.
 			ctx, err := admit(ctx, info.FullMethod)
 			if err != nil {
 				return err
+			}
+			if !openMethod(info.FullMethod) {
+				release, err := streams.acquire(PrincipalFrom(ctx).Name)
+				if err != nil {
+					return err
+				}
+				defer release()
 			}
 			return handler(srv, &streamWithContext{ServerStream: ss, ctx: ctx})
 		},
@@ -161,3 +177,22 @@ type streamWithContext struct {
 }
 
 func (s *streamWithContext) Context() context.Context { return s.ctx }
+
+// RecvMsg answers a message that did not decode with INVALID_ARGUMENT.
+func (s *streamWithContext) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return malformed(s.ctx, m)
+}
+
+// malformed is the INVALID_ARGUMENT (MALFORMED_REQUEST) for a request the
+// server codec could not decode (codec.Malformed), logged at warn, or nil.
+func malformed(ctx context.Context, req any) error {
+	why, bad := codec.Malformed(req)
+	if !bad {
+		return nil
+	}
+	loggerFrom(ctx).Warn("malformed request", "err", why, "requestId", RequestID(ctx))
+	return withInfo(codes.InvalidArgument, "the request does not decode: "+why, ReasonMalformed, nil)
+}

@@ -46,7 +46,7 @@ func New(m *sockmgr.Manager, cfg Config) *Server {
 // codec's buffer pool for the transport.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ForceServerCodecV2(codec.New()),
+		grpc.ForceServerCodecV2(codec.NewServer()),
 		experimental.BufferPool(codec.BufferPool()),
 	}
 }

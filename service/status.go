@@ -36,6 +36,8 @@ const (
 	ReasonShuttingDown    = sockdv1.ErrorReason_SHUTTING_DOWN
 	ReasonUnauthenticated = sockdv1.ErrorReason_UNAUTHENTICATED
 	ReasonInternal        = sockdv1.ErrorReason_INTERNAL
+	ReasonAuthThrottled   = sockdv1.ErrorReason_AUTH_THROTTLED
+	ReasonMalformed       = sockdv1.ErrorReason_MALFORMED_REQUEST
 )
 
 // errorRule maps errors matching target (errors.Is) to a code and reason; an

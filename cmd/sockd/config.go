@@ -28,6 +28,17 @@ type config struct {
 	shutdownTimeout time.Duration
 	insecure        bool
 	pprof           bool
+	version         bool
+
+	// the listeners' own limits
+	httpAllowedHosts      listFlag
+	httpReadHeaderTimeout time.Duration
+	httpReadTimeout       time.Duration
+	httpWriteTimeout      time.Duration
+	httpIdleTimeout       time.Duration
+	httpMaxConns          int
+	grpcMaxConns          int
+	restCallTimeout       time.Duration
 
 	// security
 	tokenFile   string
@@ -45,6 +56,7 @@ type config struct {
 	maxSockets             int
 	maxSocketsPerPrincipal int
 	maxStreams             int
+	maxStreamsPerPrincipal int
 	rate                   float64
 	rateBurst              int
 	idleTimeout            time.Duration
@@ -66,6 +78,9 @@ const (
 	defaultMaxSockets             = 16384
 	defaultMaxSocketsPerPrincipal = 4096
 	defaultMaxStreams             = 256
+	defaultHTTPMaxConns           = 512
+	defaultGRPCMaxConns           = 1024
+	defaultRESTCallTimeout        = time.Minute
 	defaultRate                   = 50000
 	defaultIdleTimeout            = time.Hour
 )
@@ -92,6 +107,15 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 2*time.Second, "on SIGTERM, how long in-flight calls may finish before the sockets are closed under them")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow listening on a non-loopback address without TLS and authentication")
+	fs.BoolVar(&c.version, "version", false, "print sockd's version and exit")
+	fs.Var(&c.httpAllowedHosts, "http-allowed-hosts", "more host names the HTTP side answers to (repeatable, or comma-separated); by default only IP addresses and localhost, so that a web page cannot reach sockd through DNS rebinding")
+	fs.DurationVar(&c.httpReadHeaderTimeout, "http-read-header-timeout", 10*time.Second, "how long an HTTP client may take to send a request's headers")
+	fs.DurationVar(&c.httpReadTimeout, "http-read-timeout", time.Minute, "how long an HTTP client may take to send a whole request, body included")
+	fs.DurationVar(&c.httpWriteTimeout, "http-write-timeout", time.Minute, "how long an HTTP response may stall because the client does not read it (streams: between two writes)")
+	fs.DurationVar(&c.httpIdleTimeout, "http-idle-timeout", time.Minute, "how long an idle keep-alive HTTP connection is kept")
+	fs.IntVar(&c.httpMaxConns, "http-max-conns", defaultHTTPMaxConns, "open HTTP connections at most; at the limit an idle one is closed for a new one, or the new one is refused")
+	fs.IntVar(&c.grpcMaxConns, "grpc-max-conns", defaultGRPCMaxConns, "open gRPC connections at most; more are refused")
+	fs.DurationVar(&c.restCallTimeout, "rest-call-timeout", defaultRESTCallTimeout, "the longest a REST call waits when it sends no Grpc-Timeout header (a blocking recv or accept, say); send Grpc-Timeout (e.g. 10M) to wait longer")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the HTTP address (for measuring; keep it off on a network)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "bearer tokens, one \"TOKEN PRINCIPAL\" per line; callers must present one")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve gRPC and HTTP over TLS with this certificate (PEM)")
@@ -103,7 +127,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.policyFile, "policy-file", "", "more rules, one \"allow-bind RULE\" or \"allow-connect RULE\" per line")
 	fs.IntVar(&c.maxSockets, "max-sockets", defaultMaxSockets, "open sockets in all")
 	fs.IntVar(&c.maxSocketsPerPrincipal, "max-sockets-per-principal", defaultMaxSocketsPerPrincipal, "open sockets per principal")
-	fs.IntVar(&c.maxStreams, "max-streams", defaultMaxStreams, "concurrent gRPC streams per client connection")
+	fs.IntVar(&c.maxStreams, "max-streams", defaultMaxStreams, "concurrent gRPC calls and streams per client connection")
+	fs.IntVar(&c.maxStreamsPerPrincipal, "max-streams-per-principal", service.DefaultMaxStreamsPerPrincipal, "open streams (Attach, WatchEvents, ReadCapture, lease keep-alives; REST ones too) per principal")
 	fs.Float64Var(&c.rate, "rate", defaultRate, "calls per second per principal (0: no limit)")
 	fs.IntVar(&c.rateBurst, "rate-burst", 0, "burst of calls above --rate (default: one second's worth)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", defaultIdleTimeout, "close sockets idle this long (no call in flight, no traffic); 0: never; a socket may set its own")
@@ -169,9 +194,23 @@ func (c *config) validate() error {
 	if c.tlsClientCA != "" && c.tlsCert == "" {
 		return fmt.Errorf("%w: --tls-client-ca needs --tls-cert and --tls-key", errUsage)
 	}
-	if c.maxSockets <= 0 || c.maxSocketsPerPrincipal <= 0 || c.maxStreams <= 0 || c.rate < 0 || c.rateBurst < 0 || c.idleTimeout < 0 ||
-		c.eventHistory <= 0 || c.eventBuffer <= 0 {
+	if c.maxSockets <= 0 || c.maxSocketsPerPrincipal <= 0 || c.maxStreams <= 0 || c.maxStreamsPerPrincipal <= 0 || c.rate < 0 || c.rateBurst < 0 || c.idleTimeout < 0 ||
+		c.eventHistory <= 0 || c.eventBuffer <= 0 || c.httpMaxConns <= 0 || c.grpcMaxConns <= 0 {
 		return fmt.Errorf("%w: limits and event sizes must be positive (--rate and --idle-timeout may be 0: none)", errUsage)
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--http-read-header-timeout", c.httpReadHeaderTimeout}, {"--http-read-timeout", c.httpReadTimeout},
+		{"--http-write-timeout", c.httpWriteTimeout}, {"--http-idle-timeout", c.httpIdleTimeout}, {"--rest-call-timeout", c.restCallTimeout}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%w: %s must be positive", errUsage, d.flag)
+		}
+	}
+	for _, h := range c.allowedHosts() {
+		if h == "" || strings.ContainsAny(h, "/ :") {
+			return fmt.Errorf("%w: --http-allowed-hosts: %q is not a host name (no scheme, port or path)", errUsage, h)
+		}
 	}
 	tls := c.tlsCert != ""
 	auth := c.tokenFile != "" || c.tlsClientCA != ""
@@ -215,4 +254,16 @@ func isLoopback(addr string) (bool, error) {
 		return false, nil
 	}
 	return ip.Unmap().IsLoopback(), nil
+}
+
+// allowedHosts are the extra Host names of --http-allowed-hosts, lower case,
+// split at commas.
+func (c *config) allowedHosts() []string {
+	var out []string
+	for _, v := range c.httpAllowedHosts {
+		for _, h := range strings.Split(v, ",") {
+			out = append(out, strings.ToLower(strings.TrimSpace(h)))
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/sockd/sockd/policy"
@@ -11,7 +12,7 @@ import (
 )
 
 // authFromConfig reads the token file and sets up who is who.
-func authFromConfig(c *config) (*service.Auth, error) {
+func authFromConfig(c *config, log *slog.Logger) (*service.Auth, error) {
 	var tokens []service.Token
 	if c.tokenFile != "" {
 		f, err := os.Open(c.tokenFile)
@@ -26,7 +27,7 @@ func authFromConfig(c *config) (*service.Auth, error) {
 			return nil, fmt.Errorf("--token-file %s has no tokens", c.tokenFile)
 		}
 	}
-	return service.NewAuth(service.AuthConfig{Tokens: tokens, MTLS: c.tlsClientCA != "", Admins: c.admins}), nil
+	return service.NewAuth(service.AuthConfig{Tokens: tokens, MTLS: c.tlsClientCA != "", Admins: c.admins, Log: log}), nil
 }
 
 // tlsFromConfig is the server TLS configuration (nil: plaintext). With a
