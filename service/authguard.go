@@ -134,4 +134,3 @@ func hostOf(hostport string) netip.Addr {
 	}
 	return a.Unmap()
 }
-

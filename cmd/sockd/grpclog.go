@@ -34,7 +34,10 @@ func (l *slogGRPCLogger) Errorln(args ...any) { l.log.Error(fmt.Sprint(args...))
 func (l *slogGRPCLogger) Errorf(format string, args ...any) {
 	l.log.Error(fmt.Sprintf(format, args...))
 }
-func (l *slogGRPCLogger) Fatal(args ...any)   { l.log.Error(fmt.Sprint(args...)); panic(fmt.Sprint(args...)) }
+func (l *slogGRPCLogger) Fatal(args ...any) {
+	l.log.Error(fmt.Sprint(args...))
+	panic(fmt.Sprint(args...))
+}
 func (l *slogGRPCLogger) Fatalln(args ...any) { l.Fatal(args...) }
 func (l *slogGRPCLogger) Fatalf(format string, args ...any) {
 	l.Fatal(fmt.Sprintf(format, args...))
