@@ -28,9 +28,8 @@ func inNetns(t *testing.T, hosts string) bool {
 	if os.Getenv(netnsEnv) == t.Name() {
 		return true
 	}
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root to make its own network namespace (unshare -nm); CI runs as root")
-	}
+	needRoot(t, "a network namespace of its own (unshare -nm)")
+	needCommand(t, "ip", "apt-get install iproute2")
 	hostsFile := filepath.Join(t.TempDir(), "hosts")
 	if err := os.WriteFile(hostsFile, []byte(hosts), 0o644); err != nil {
 		t.Fatal(err)

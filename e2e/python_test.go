@@ -20,6 +20,7 @@ type python struct {
 
 func startPython(t *testing.T, script string, args ...string) *python {
 	t.Helper()
+	needCommand(t, "python3", "apt-get install python3")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	cmd := exec.CommandContext(ctx, "python3", append([]string{"-u", "-c", script}, args...)...)
 	var stderr syncBuffer

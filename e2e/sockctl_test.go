@@ -329,9 +329,7 @@ func TestSockctlCompletion(t *testing.T) {
 // send --file draws a progress bar on a terminal only: not into a pipe, not
 // with -o json.
 func TestSockctlProgressBarOnlyOnTerminal(t *testing.T) {
-	if _, err := exec.LookPath("script"); err != nil {
-		t.Fatalf("script(1) (util-linux) is needed to give sockctl a terminal: %v", err)
-	}
+	needCommand(t, "script", "util-linux, to give sockctl a terminal")
 	d := startSockd(t)
 	l := lastLine(sockctlOK(t, d, "listen", "tcp", "127.0.0.1:0"))
 	addr := jsonField(t, sockctlOK(t, d, "inspect", l, "-o", "json"), "localAddress")

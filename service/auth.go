@@ -146,11 +146,20 @@ func (a *Auth) Authenticate(ctx context.Context, fullMethod string) (context.Con
 		return nil, err
 	}
 	ctx, err := a.authenticate(ctx)
-	if err != nil {
+	if err != nil && presentedCredentials(err) {
 		a.guard.failed(addr, fullMethod, status.Convert(err).Message())
 	}
 	return ctx, err
 }
+
+// presentedCredentials tells a failed login (a wrong token, a malformed
+// authorization header), which is throttled, from a call that brought no
+// credentials at all, which is merely refused.
+func presentedCredentials(err error) bool {
+	return !strings.HasPrefix(status.Convert(err).Message(), missingCredentials)
+}
+
+const missingCredentials = "missing credentials"
 
 func (a *Auth) authenticate(ctx context.Context) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -173,7 +182,7 @@ func (a *Auth) authenticate(ctx context.Context) (context.Context, error) {
 	if a.mtls {
 		how = "present a client certificate, or " + how
 	}
-	return nil, unauthenticated("missing credentials: " + how)
+	return nil, unauthenticated(missingCredentials + ": " + how)
 }
 
 // lookupToken compares the presented token with every known one in constant
@@ -225,7 +234,7 @@ func (a *Auth) AuthenticateHTTP(r *http.Request) (Principal, error) {
 		return Principal{}, err
 	}
 	p, err := a.authenticateHTTP(r)
-	if err != nil {
+	if err != nil && presentedCredentials(err) {
 		a.guard.failed(addr, r.Method+" "+r.URL.Path, status.Convert(err).Message())
 	}
 	return p, err
@@ -245,7 +254,7 @@ func (a *Auth) authenticateHTTP(r *http.Request) (Principal, error) {
 	if a.mtls && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 		return a.principal(r.TLS.VerifiedChains[0][0].Subject.CommonName), nil
 	}
-	return Principal{}, unauthenticated("missing credentials: send \"Authorization: Bearer <token>\"")
+	return Principal{}, unauthenticated(missingCredentials + ": send \"Authorization: Bearer <token>\"")
 }
 
 func unauthenticated(msg string) error {
