@@ -63,6 +63,32 @@ type exportRing struct {
 	pos    int
 	missed uint64 // records dropped before buf[pos], unseen
 	end    uint64 // the ring's end when this pass started
+	// emitted is set at the ring's first frame; mirror then if the export
+	// already holds the other end of the same connection.
+	emitted, mirror bool
+}
+
+// mirrored reports whether another ring of the export is the other end of
+// er's TCP connection (both ends are sockd's sockets). tshark tells
+// conversations apart by addresses and ports only, not by interface, so
+// writing both ends would show every segment twice, as retransmissions:
+// the connection is written once, by the end whose first frame came first,
+// and the other end's interface stays empty.
+func (e *Exporter) mirrored(er *exportRing) bool {
+	if er.conv.proto != TCP {
+		return false
+	}
+	l, r := wireAddrs(er.conv.local, er.conv.remote, er.conv.family)
+	for _, o := range e.rings {
+		if o == er || o.mirror || !o.emitted || o.conv.proto != TCP {
+			continue
+		}
+		ol, or := wireAddrs(o.conv.local, o.conv.remote, o.conv.family)
+		if ol == r && or == l {
+			return true
+		}
+	}
+	return false
 }
 
 // NewExporter returns an exporter writing to w. Nothing is written until a
@@ -124,7 +150,16 @@ func (e *Exporter) writeAvailable() error {
 	}
 	heap.Init(&q)
 	emit := func(er *exportRing) func(*frame) error {
-		return func(fr *frame) error { return e.writeFrame(er.iface, fr) }
+		return func(fr *frame) error {
+			if !er.emitted {
+				er.emitted = true
+				er.mirror = e.mirrored(er)
+			}
+			if er.mirror {
+				return nil
+			}
+			return e.writeFrame(er.iface, fr)
+		}
 	}
 	for len(q) > 0 {
 		er := q[0]

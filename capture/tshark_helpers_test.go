@@ -44,6 +44,21 @@ func followRaw(t testing.TB, file, proto string, stream int) (node0, node1 []byt
 	return node0, node1, nodes
 }
 
+// followSides follows a stream and returns what client (an address as
+// tshark prints it, host:port) sent and what the other node sent.
+func followSides(t testing.TB, file, proto string, stream int, client string) (fromClient, fromServer []byte) {
+	t.Helper()
+	node0, node1, nodes := followRaw(t, file, proto, stream)
+	switch client {
+	case nodes[0]:
+		return node0, node1
+	case nodes[1]:
+		return node1, node0
+	}
+	t.Fatalf("tshark follows nodes %q, neither is %s", nodes, client)
+	return nil, nil
+}
+
 func sum(b []byte) string {
 	s := sha256.Sum256(b)
 	return fmt.Sprintf("%x (%d bytes)", s[:8], len(b))
