@@ -168,4 +168,3 @@ func TestReadRefusesBadInput(t *testing.T) {
 		t.Errorf("a file cut short: %d conversations, %v", len(convs), err)
 	}
 }
-
