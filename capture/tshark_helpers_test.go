@@ -65,14 +65,15 @@ func sum(b []byte) string {
 }
 
 // analysisFlags lists the frames tshark's TCP analysis flags, with its
-// checksum, length and malformation checks on, except the window notes that
-// a real capture has too.
+// checksum, length and malformation checks on, and the frames with an
+// expert warning — except the window notes that a real capture has too,
+// and the warning every RST gets ("Connection reset").
 func analysisFlags(t testing.TB, file string) string {
 	t.Helper()
 	return tshark(t, "-r", file,
 		"-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE",
 		"-Y", `(tcp.analysis.flags && !tcp.analysis.window_full && !tcp.analysis.window_update) `+
-			`|| tcp.checksum.status != 1 || udp.checksum.status == 0 || ip.checksum.status == 0 || _ws.malformed || _ws.expert.severity >= warning`,
+			`|| tcp.checksum.status != 1 || udp.checksum.status == 0 || ip.checksum.status == 0 || _ws.malformed || (_ws.expert.severity >= warning && !tcp.connection.rst)`,
 		"-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message")
 }
 
