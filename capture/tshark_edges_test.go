@@ -120,7 +120,9 @@ func TestTsharkDualStack(t *testing.T) {
 	}
 }
 
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):] }
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
 
 // TestAnalysisCheckCatchesProblems proves the tshark check the other tests
 // rely on is not vacuous: a retransmission, duplicate ACKs and a lost
