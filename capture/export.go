@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -47,6 +48,7 @@ type Exporter struct {
 	ng     *pcapgo.NgWriter
 	rings  []*exportRing
 	known  map[*Ring]bool
+	tuples map[[2]netip.AddrPort]bool // local, remote of the TCP rings that write frames
 	framer *framer
 	frames int64
 	err    error // sticky: the stream is broken after a write error
@@ -69,32 +71,27 @@ type exportRing struct {
 }
 
 // mirrored reports whether another ring of the export is the other end of
-// er's TCP connection (both ends are sockd's sockets). tshark tells
-// conversations apart by addresses and ports only, not by interface, so
-// writing both ends would show every segment twice, as retransmissions:
-// the connection is written once, by the end whose first frame came first,
-// and the other end's interface stays empty.
+// er's TCP connection (both ends are sockd's sockets), and else registers
+// er's addresses. tshark tells conversations apart by addresses and ports
+// only, not by interface, so writing both ends would show every segment
+// twice, as retransmissions: the connection is written once, by the end
+// whose first frame came first, and the other end's interface stays empty.
 func (e *Exporter) mirrored(er *exportRing) bool {
 	if er.conv.proto != TCP {
 		return false
 	}
 	l, r := wireAddrs(er.conv.local, er.conv.remote, er.conv.family)
-	for _, o := range e.rings {
-		if o == er || o.mirror || !o.emitted || o.conv.proto != TCP {
-			continue
-		}
-		ol, or := wireAddrs(o.conv.local, o.conv.remote, o.conv.family)
-		if ol == r && or == l {
-			return true
-		}
+	if e.tuples[[2]netip.AddrPort{r, l}] {
+		return true
 	}
+	e.tuples[[2]netip.AddrPort{l, r}] = true
 	return false
 }
 
 // NewExporter returns an exporter writing to w. Nothing is written until a
 // ring is added and written, or Close is called.
 func NewExporter(w io.Writer) *Exporter {
-	return &Exporter{w: w, wake: make(chan struct{}, 1), known: map[*Ring]bool{}, framer: newFramer()}
+	return &Exporter{w: w, wake: make(chan struct{}, 1), known: map[*Ring]bool{}, tuples: map[[2]netip.AddrPort]bool{}, framer: newFramer()}
 }
 
 // Add adds rings to the export; their interfaces are written with the
