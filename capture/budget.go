@@ -25,6 +25,9 @@ const (
 type Budget struct {
 	limit int64
 	used  atomic.Int64
+	// What the rings under this budget dropped, all together (for a
+	// metric; each ring's own counts are in its Status).
+	droppedBytes, droppedRecords atomic.Int64
 }
 
 // NewBudget returns a budget of limit bytes (DefaultBudgetBytes when limit
@@ -42,6 +45,20 @@ func (b *Budget) Limit() int64 { return b.limit }
 // Used is how many bytes the rings hold now, as accounted: payload plus a
 // fixed overhead per record. It never exceeds Limit.
 func (b *Budget) Used() int64 { return b.used.Load() }
+
+// Dropped reports the payload bytes and records that the rings under this
+// budget have dropped since they started, released rings included.
+func (b *Budget) Dropped() (bytes, records int64) {
+	return b.droppedBytes.Load(), b.droppedRecords.Load()
+}
+
+// countDrop adds to the dropped totals.
+func (b *Budget) countDrop(bytes, records int64) {
+	if b != nil {
+		b.droppedBytes.Add(bytes)
+		b.droppedRecords.Add(records)
+	}
+}
 
 // reserve takes n bytes if they fit. A nil budget is unlimited.
 func (b *Budget) reserve(n int64) bool {

@@ -169,12 +169,12 @@ func (r *Ring) Data(dir Direction, at time.Time, b []byte, peer netip.AddrPort) 
 		r.in += size
 	}
 	if cut > 0 {
-		r.dropped += cut
 		if cut == size {
-			r.droppedN++
+			r.countDrop(cut, 1)
 			r.mu.Unlock()
 			return
 		}
+		r.countDrop(cut, 0)
 	}
 	r.push(rec)
 	r.mu.Unlock()
@@ -226,8 +226,7 @@ func (r *Ring) push(rec record) {
 	}
 	for !r.budget.reserve(need) {
 		if r.n == 0 {
-			r.dropped += int64(len(rec.data))
-			r.droppedN++
+			r.countDrop(int64(len(rec.data)), 1)
 			return
 		}
 		r.dropOldest()
@@ -262,14 +261,21 @@ func (r *Ring) grow() {
 	r.recs, r.head = recs, 0
 }
 
+// countDrop counts dropped bytes and records, in the ring and in its
+// budget's totals. r.mu is held.
+func (r *Ring) countDrop(bytes, records int64) {
+	r.dropped += bytes
+	r.droppedN += records
+	r.budget.countDrop(bytes, records)
+}
+
 // dropOldest drops the oldest record and counts it. r.mu is held.
 func (r *Ring) dropOldest() {
 	rec := &r.recs[r.head]
 	r.budget.release(rec.reserved)
 	r.held -= rec.reserved
 	r.payload -= int64(len(rec.data))
-	r.dropped += int64(len(rec.data))
-	r.droppedN++
+	r.countDrop(int64(len(rec.data)), 1)
 	*rec = record{}
 	r.head = (r.head + 1) & (len(r.recs) - 1)
 	r.n--

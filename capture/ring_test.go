@@ -14,6 +14,25 @@ import (
 
 var peer = netip.MustParseAddrPort("127.0.0.1:9")
 
+// captureHook is the interface sockmgr declares for its data path (it may
+// not import capture): *capture.Ring satisfies it as it is, with no
+// adapter, because every method takes standard-library types only.
+type captureHook interface {
+	Sent(at time.Time, b []byte, to netip.AddrPort)
+	Received(at time.Time, b []byte, from netip.AddrPort)
+	Connected(at time.Time, local, remote netip.AddrPort)
+	Accepted(at time.Time, local, remote netip.AddrPort)
+	Bound(at time.Time, local netip.AddrPort)
+	ShutdownRead(at time.Time)
+	ShutdownWrite(at time.Time)
+	PeerClosed(at time.Time)
+	ResetSent(at time.Time)
+	ResetReceived(at time.Time)
+	Closed(at time.Time)
+}
+
+var _ captureHook = (*capture.Ring)(nil)
+
 func tcpRing(ringBytes int64, budget *capture.Budget) *capture.Ring {
 	return capture.NewRing(capture.Meta{SocketID: "s", Protocol: capture.TCP}, ringBytes, budget)
 }
@@ -265,6 +284,9 @@ func TestBudgetHoldsUnderLoad(t *testing.T) {
 	}
 	if dropped == 0 {
 		t.Errorf("nothing dropped: the test did not fill the budget")
+	}
+	if _, records := budget.Dropped(); records != dropped {
+		t.Errorf("budget counts %d records dropped, the rings %d", records, dropped)
 	}
 	runtime.GC()
 	var after runtime.MemStats
