@@ -140,7 +140,9 @@ func (e *Exporter) writeAvailable() error {
 	var q recordQueue
 	for _, er := range e.rings {
 		er.end = er.ring.End()
-		er.conv.refresh(er.ring.Meta())
+		if er.next < er.end && !er.conv.addressed() {
+			er.conv.refresh(er.ring.Meta())
+		}
 		if er.fill() {
 			q = append(q, er)
 		}

@@ -54,6 +54,9 @@ func newConv(meta Meta) *conv {
 	return c
 }
 
+// addressed reports whether both addresses are known.
+func (c *conv) addressed() bool { return c.local.IsValid() && c.remote.IsValid() }
+
 // refresh takes addresses that were learned after the conversation's
 // records were (capture turned on before connect, and the Connected event
 // since dropped from the ring).
