@@ -53,7 +53,6 @@ type tcpConv struct {
 	first    int           // the side of the first packet
 	synFrom  int           // the side that sent a SYN without ACK, or -1
 	synAckTo int           // the side a SYN-ACK went to, or -1
-	closing  bool          // a FIN or RST was seen
 	messages []sideMessage
 	missing  int64
 }
@@ -71,9 +70,11 @@ func (a *assembler) tcp(s segmentIn) {
 	key, side := keyOf(s.src, s.dst)
 	c := a.tcpOpen[key]
 	// A new SYN on a known pair of ports opens a new conversation when its
-	// sequence number differs from the one that direction started with, or
-	// when the conversation was closing — tshark's rule for tcp.stream.
-	if c != nil && s.syn && !s.ack && c.ends[side].baseSet && (s.seq != c.ends[side].base || c.closing) {
+	// sequence number differs from the one that direction started with —
+	// tshark's rule for tcp.stream (4.0, Debian 12's; later versions also
+	// split at a SYN with the same number after a FIN or RST, which real
+	// stacks, with random initial numbers, do not send).
+	if c != nil && s.syn && !s.ack && c.ends[side].baseSet && s.seq != c.ends[side].base {
 		c = nil
 	}
 	if c == nil {
@@ -86,9 +87,6 @@ func (a *assembler) tcp(s segmentIn) {
 		c.synFrom = side
 	case s.syn && s.ack && c.synAckTo < 0:
 		c.synAckTo = 1 - side
-	}
-	if s.fin || s.rst {
-		c.closing = true
 	}
 	h := &c.ends[side]
 	seq := s.seq

@@ -317,6 +317,6 @@ func (c *conv) startMidStream(rec *record) {
 	if rec.out == 0 && rec.in == 0 {
 		c.note("capture started on a connected socket: no handshake")
 	} else {
-		c.note("the handshake and what came before were dropped (the capture ring was full)")
+		c.note("no handshake: the full ring dropped it, or capture started on a connected socket")
 	}
 }
