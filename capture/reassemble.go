@@ -71,9 +71,9 @@ func (a *assembler) tcp(s segmentIn) {
 	c := a.tcpOpen[key]
 	// A new SYN on a known pair of ports opens a new conversation when its
 	// sequence number differs from the one that direction started with —
-	// tshark's rule for tcp.stream (4.0, Debian 12's; later versions also
-	// split at a SYN with the same number after a FIN or RST, which real
-	// stacks, with random initial numbers, do not send).
+	// how tshark 4.0 (Debian 12's) numbers tcp.stream, as TestReadMessyTCP
+	// checks; it keeps a SYN with the same number in its stream even after
+	// a FIN, which real stacks, with random initial numbers, do not send.
 	if c != nil && s.syn && !s.ack && c.ends[side].baseSet && s.seq != c.ends[side].base {
 		c = nil
 	}
