@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
-	"strings"
 )
 
 // frame is one synthesised packet on its way into the file.
@@ -38,8 +37,9 @@ type conv struct {
 	// Drop detection: the offsets where the next record should start.
 	nextOut, nextIn int64
 
-	notes     []string // comments for the next frame
-	dropCount uint64   // records dropped before the next frame
+	notes             []string // comments for the next frame
+	notesOut, notesIn []string // comments for the next frame in one direction
+	dropCount         uint64   // records dropped before the next frame
 }
 
 func newConv(meta Meta) *conv {
@@ -93,22 +93,19 @@ func (c *conv) add(f *framer, rec *record, missed uint64, emit func(*frame) erro
 	return c.addTCP(f, rec, emit)
 }
 
-// noteGap notes the bytes that records dropped before rec carried: the
-// offsets rec starts at, against where the previous record ended.
+// noteGap notes what records dropped before rec carried: how many records
+// (on the next frame), and the bytes of each direction — the offsets rec
+// starts at, against where the previous record ended — on the next frame
+// of that direction, the one whose sequence number jumps.
 func (c *conv) noteGap(rec *record, missed uint64) {
-	gapOut, gapIn := rec.out-c.nextOut, rec.in-c.nextIn
-	if missed > 0 || gapOut > 0 || gapIn > 0 {
-		var what []string
-		if missed > 0 {
-			what = append(what, plural(int64(missed), "record"))
-		}
-		if gapOut > 0 {
-			what = append(what, fmt.Sprintf("%s sent", plural(gapOut, "byte")))
-		}
-		if gapIn > 0 {
-			what = append(what, fmt.Sprintf("%s received", plural(gapIn, "byte")))
-		}
-		c.note("%s dropped here (the capture ring was full)", strings.Join(what, ", "))
+	if missed > 0 {
+		c.note("%s dropped here (the capture ring was full)", plural(int64(missed), "record"))
+	}
+	if gap := rec.out - c.nextOut; gap > 0 {
+		c.notesOut = append(c.notesOut, fmt.Sprintf("sockd: %s sent by the socket dropped here", plural(gap, "byte")))
+	}
+	if gap := rec.in - c.nextIn; gap > 0 {
+		c.notesIn = append(c.notesIn, fmt.Sprintf("sockd: %s received by the socket dropped here", plural(gap, "byte")))
 	}
 	c.nextOut, c.nextIn = rec.out, rec.in
 	if rec.kind == KindData {
@@ -133,6 +130,11 @@ func plural(n int64, unit string) string {
 func (c *conv) put(emit func(*frame) error, at int64, outbound bool, pkt []byte) error {
 	fr := frame{at: at, outbound: outbound, data: pkt, comments: c.notes, dropCount: c.dropCount}
 	c.notes, c.dropCount = nil, 0
+	if outbound {
+		fr.comments, c.notesOut = append(fr.comments, c.notesOut...), nil
+	} else {
+		fr.comments, c.notesIn = append(fr.comments, c.notesIn...), nil
+	}
 	return emit(&fr)
 }
 
