@@ -12,8 +12,9 @@ import "sync/atomic"
 const (
 	DefaultRingBytes   = 1 << 20
 	DefaultBudgetBytes = 256 << 20
-	// MinRingBytes is the smallest ring: one largest datagram and then some.
-	MinRingBytes = 64 << 10
+	// MinRingBytes is the smallest ring: one largest datagram, beside the
+	// quarter its queue may take.
+	MinRingBytes = 128 << 10
 )
 
 // Budget is the memory that all rings together may hold (the daemon's

@@ -3,6 +3,7 @@ package capture
 import (
 	"net/netip"
 	"time"
+	"unsafe"
 )
 
 // Protocol is the transport of a recorded socket.
@@ -138,11 +139,15 @@ type record struct {
 	reserved int64 // bytes accounted for this record, in the ring and in the budget
 }
 
-// recordOverhead is what a record costs beyond its payload in the ring's
-// and the budget's accounting: the record itself (about 128 bytes on 64-bit
-// platforms) plus the allocator's rounding of the payload's copy. It keeps
-// many tiny records from holding much more memory than the limits say.
-const recordOverhead = 160
+// payloadOverhead is what a record's payload costs beyond its length in
+// the ring's and the budget's accounting: the allocator's rounding of the
+// copy, on average. The record itself lives in the ring's queue, whose slots
+// are accounted when the queue grows (slotBytes each), so that many tiny
+// records cannot hold much more memory than the limits say.
+const payloadOverhead = 32
+
+// slotBytes is what one slot of a ring's queue costs: a record.
+const slotBytes = int64(unsafe.Sizeof(record{}))
 
 func (r *record) export(seq uint64) Record {
 	return Record{

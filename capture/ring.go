@@ -33,6 +33,9 @@ type Status struct {
 	// dropped (the ring or the budget was full), since capture started.
 	DroppedBytes   int64
 	DroppedRecords int64
+	// Accounted is what the ring holds against its limit and the budget:
+	// payloads with the allocator's rounding, and its queue's slots.
+	Accounted int64
 }
 
 // Ring is one socket's capture: a bounded queue of records, the oldest
@@ -55,7 +58,7 @@ type Ring struct {
 	recs     []record // circular: recs[head] is the oldest, n of them
 	head, n  int
 	first    uint64 // Seq of recs[head]
-	held     int64  // accounted bytes held (payload + recordOverhead each)
+	held     int64  // accounted bytes: payloads (+ payloadOverhead each) and the queue's slots
 	payload  int64  // payload bytes held
 	out, in  int64  // bytes sent and received since capture started
 	lastAt   int64  // the latest record's time, in nanoseconds
@@ -141,7 +144,7 @@ func (r *Ring) Data(dir Direction, at time.Time, b []byte, peer netip.AddrPort) 
 	}
 	size := int64(len(b))
 	var cut int64 // bytes cut from the front of an over-sized write
-	if maxPayload := r.limit - recordOverhead; size > maxPayload {
+	if maxPayload := r.limit - r.limit/slotShare - payloadOverhead; size > maxPayload {
 		if r.proto == UDP {
 			cut = size
 		} else {
@@ -216,11 +219,21 @@ func (r *Ring) stamp(at time.Time) int64 {
 	return ns
 }
 
+// The queue starts with minSlots slots and its slots may take at most a
+// slotShare-th of the ring's limit, so that payloads always have the rest:
+// a record of up to three quarters of the limit always fits an empty ring.
+const (
+	minSlots  = 16
+	slotShare = 4
+)
+
 // push keeps rec, dropping the oldest records first while the ring or the
-// budget is full; when the ring is empty and the budget still refuses, rec
-// itself is dropped (and counted). r.mu is held.
+// budget is full; when the ring is empty and still cannot keep rec, rec
+// itself is dropped (and counted). The queue grows (by doubling, its slots
+// accounted like payload) while the ring's limit and the budget allow, and
+// else the oldest record gives up its slot. r.mu is held.
 func (r *Ring) push(rec record) {
-	need := int64(len(rec.data)) + recordOverhead
+	need := int64(len(rec.data)) + payloadOverhead
 	for r.held+need > r.limit && r.n > 0 {
 		r.dropOldest()
 	}
@@ -231,10 +244,15 @@ func (r *Ring) push(rec record) {
 		}
 		r.dropOldest()
 	}
-	rec.reserved = need
-	if r.n == len(r.recs) {
-		r.grow()
+	for r.n == len(r.recs) && !r.grow(need) {
+		if r.n == 0 {
+			r.budget.release(need)
+			r.countDrop(int64(len(rec.data)), 1)
+			return
+		}
+		r.dropOldest() // its slot is free now: no need to grow
 	}
+	rec.reserved = need
 	r.recs[(r.head+r.n)&(len(r.recs)-1)] = rec
 	r.n++
 	r.held += need
@@ -248,17 +266,25 @@ func (r *Ring) push(rec record) {
 }
 
 // grow doubles the queue (its length stays a power of two, so that an index
-// wraps with a mask). r.mu is held.
-func (r *Ring) grow() {
+// wraps with a mask) if the new slots stay within their share of the limit,
+// fit the limit beside pending bytes about to be held, and fit the budget.
+// r.mu is held.
+func (r *Ring) grow(pending int64) bool {
 	size := 2 * len(r.recs)
 	if size == 0 {
-		size = 16
+		size = minSlots
+	}
+	cost := int64(size-len(r.recs)) * slotBytes
+	if int64(size)*slotBytes > r.limit/slotShare || r.held+pending+cost > r.limit || !r.budget.reserve(cost) {
+		return false
 	}
 	recs := make([]record, size)
 	for i := 0; i < r.n; i++ {
 		recs[i] = r.recs[(r.head+i)&(len(r.recs)-1)]
 	}
 	r.recs, r.head = recs, 0
+	r.held += cost
+	return true
 }
 
 // countDrop counts dropped bytes and records, in the ring and in its
@@ -348,6 +374,7 @@ func (r *Ring) Status() Status {
 		Records:        int64(r.n),
 		DroppedBytes:   r.dropped,
 		DroppedRecords: r.droppedN,
+		Accounted:      r.held,
 	}
 }
 
@@ -398,6 +425,7 @@ func (r *Ring) Release() {
 		r.n--
 		r.first++
 	}
+	r.budget.release(int64(len(r.recs)) * slotBytes)
 	r.recs, r.head, r.held, r.payload = nil, 0, 0, 0
 	for _, c := range r.waiters {
 		select {

@@ -85,7 +85,7 @@ func TestDumpShowsComments(t *testing.T) {
 	r := capture.NewRing(capture.Meta{SocketID: "c", Protocol: capture.TCP}, capture.MinRingBytes, nil)
 	t.Cleanup(r.Release)
 	r.Connected(t0, netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2"))
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 400; i++ { // 400 kB through a 128 KiB ring
 		r.Sent(t0, make([]byte, 1000), netip.AddrPort{})
 	}
 	var buf, out bytes.Buffer
