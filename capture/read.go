@@ -106,6 +106,25 @@ func ReadConversations(r io.Reader, maxBytes int64) ([]Conversation, error) {
 	return asm.conversations(), nil
 }
 
+// FindConversation picks the conversation a replay names by stream index
+// (ReplayRequest.stream): TCP stream n when the file has TCP conversations,
+// else UDP stream n.
+func FindConversation(convs []Conversation, n int) (Conversation, bool) {
+	proto := UDP
+	for _, c := range convs {
+		if c.Protocol == TCP {
+			proto = TCP
+			break
+		}
+	}
+	for _, c := range convs {
+		if c.Protocol == proto && c.Stream == n {
+			return c, true
+		}
+	}
+	return Conversation{}, false
+}
+
 // readAtMost reads r to its end, refusing more than max bytes.
 func readAtMost(r io.Reader, max int64) ([]byte, error) {
 	if max <= 0 {

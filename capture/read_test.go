@@ -168,3 +168,21 @@ func TestReadRefusesBadInput(t *testing.T) {
 		t.Errorf("a file cut short: %d conversations, %v", len(convs), err)
 	}
 }
+
+func TestFindConversation(t *testing.T) {
+	convs := []capture.Conversation{
+		{Protocol: capture.UDP, Stream: 0}, {Protocol: capture.TCP, Stream: 0}, {Protocol: capture.TCP, Stream: 1}, {Protocol: capture.UDP, Stream: 1},
+	}
+	if c, ok := capture.FindConversation(convs, 1); !ok || c.Protocol != capture.TCP || c.Stream != 1 {
+		t.Errorf("stream 1 of a file with TCP: %v %d %v", c.Protocol, c.Stream, ok)
+	}
+	if _, ok := capture.FindConversation(convs, 2); ok {
+		t.Errorf("stream 2 found in a file with two TCP streams")
+	}
+	if c, ok := capture.FindConversation([]capture.Conversation{convs[0], convs[3]}, 1); !ok || c.Protocol != capture.UDP || c.Stream != 1 {
+		t.Errorf("stream 1 of a UDP-only file: %v %d %v", c.Protocol, c.Stream, ok)
+	}
+	if _, ok := capture.FindConversation(nil, 0); ok {
+		t.Errorf("a conversation found in none")
+	}
+}
