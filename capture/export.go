@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -50,7 +51,7 @@ type Exporter struct {
 	known  map[*Ring]bool
 	tuples map[[2]netip.AddrPort]bool // local, remote of the TCP rings that write frames
 	framer *framer
-	frames int64
+	frames atomic.Int64
 	err    error // sticky: the stream is broken after a write error
 	closed bool
 }
@@ -111,11 +112,7 @@ func (e *Exporter) poke() {
 }
 
 // Frames is how many frames the exporter has written.
-func (e *Exporter) Frames() int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.frames
-}
+func (e *Exporter) Frames() int64 { return e.frames.Load() }
 
 // WriteAvailable writes every record the rings hold beyond their cursors
 // (as of the call: records that arrive meanwhile wait for the next call),
@@ -315,7 +312,7 @@ func (e *Exporter) writeFrame(iface int, fr *frame) error {
 	if err := e.ng.WritePacketWithOptions(ci, fr.data, opts); err != nil {
 		return err
 	}
-	e.frames++
+	e.frames.Add(1)
 	return nil
 }
 

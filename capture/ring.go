@@ -136,8 +136,9 @@ var noAddr netip.AddrPort
 // Data records bytes that moved in direction dir at time at (zero: now).
 // peer is a UDP datagram's source or destination (ignored for TCP). An
 // empty TCP write moves nothing and is not recorded; an empty datagram is.
-// A TCP write larger than the ring keeps its last bytes (the ones dropped
-// are counted); a datagram larger than the ring is dropped whole.
+// A TCP write larger than one record may be (three quarters of the ring's
+// limit) keeps its last bytes, the ones cut counted as dropped; a datagram
+// that large is dropped whole.
 func (r *Ring) Data(dir Direction, at time.Time, b []byte, peer netip.AddrPort) {
 	if !r.on.Load() || (dir != In && dir != Out) || (r.proto == TCP && len(b) == 0) {
 		return
