@@ -96,6 +96,12 @@ func TestTsharkFollowsTCP(t *testing.T) {
 				if flags := analysisFlags(t, file); flags != "" {
 					t.Errorf("%s: tshark flags frames:\n%s", file, flags)
 				}
+				// tshark's conversation completeness: SYN, SYN-ACK, ACK, data
+				// and FIN seen (31, "Complete, WITH_DATA").
+				rows := fields(t, file, "", "tcp.completeness")
+				if last := rows[len(rows)-1]; last[0] != "31" {
+					t.Errorf("%s: tshark's completeness %s at the end, want 31", file, last[0])
+				}
 				node0, node1, nodes := followRaw(t, file, "tcp", 0)
 				t.Logf("%s: node 0 %s, node 1 %s", c.ring.Meta().SocketID, nodes[0], nodes[1])
 				if sum(node0) != sum(fromClient) || sum(node1) != sum(fromServer) {
