@@ -156,8 +156,9 @@ func (r *Ring) Data(dir Direction, at time.Time, b []byte, peer netip.AddrPort) 
 	if cut < size {
 		// Copy before taking the lock: the caller reuses b, and the copy is
 		// the one cost of recording that grows with the payload.
-		data = make([]byte, size-cut)
-		copy(data, b[cut:])
+		src := b[cut:]
+		data = make([]byte, len(src)) // with the copy below, the compiler skips zeroing
+		copy(data, src)
 	}
 	r.mu.Lock()
 	if r.released || !r.on.Load() {
