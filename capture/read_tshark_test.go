@@ -241,7 +241,7 @@ func tsharkCapture(t *testing.T, filter, format string) (stop func() string) {
 		t.Fatalf("tshark did not start capturing: %s", log.String())
 	}
 	return func() string {
-		time.Sleep(300 * time.Millisecond) // the last packets reach dumpcap
+		time.Sleep(time.Second) // the last packets reach dumpcap, also on a loaded machine
 		cmd.Process.Signal(syscall.SIGINT)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
