@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Makes sure the real peers the tests drive are installed: Python (the socket
 # tutorial's peer), iproute2 (ss, ip), util-linux (unshare), bsdutils (script:
-# a terminal for sockctl's progress bar), curl, socat, ncat, and Chromium
-# (the live view's browser test drives it headless).
+# a terminal for sockctl's progress bar), curl, socat, ncat, Chromium
+# (the live view's browser test drives it headless), and tshark and tcpdump
+# (capture's exports are read by tshark, its text dump compared with
+# tcpdump -X; DEBIAN_FRONTEND=noninteractive answers tshark's debconf
+# question with its default).
 # Idempotent: installs only what is missing, with apt-get, when run as root;
 # otherwise prints the command to run.
 set -euo pipefail
@@ -17,6 +20,8 @@ declare -A pkg_of=(
   [ncat]=ncat
   [script]=bsdutils
   [chromium]=chromium
+  [tshark]=tshark
+  [tcpdump]=tcpdump
 )
 missing=()
 for cmd in "${!pkg_of[@]}"; do
