@@ -86,6 +86,7 @@ func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, o httpOptions) (
 			return "", false
 		}),
 		runtime.WithErrorHandler(restErrorHandler),
+		runtime.WithStreamErrorHandler(func(_ context.Context, err error) *status.Status { return withReason(err) }),
 		runtime.WithRoutingErrorHandler(restRoutingErrorHandler),
 	)
 	if err := sockdv1.RegisterSocketServiceHandler(ctx, gw, conn); err != nil {
@@ -247,24 +248,34 @@ func restErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Mars
 			limit = tooLarge.Limit
 		}
 		err = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge, Err: bodyTooLarge(limit, 0).Err()}
-	} else if st, ok := status.FromError(err); ok && !hasErrorInfo(st) {
-		reason := sockdv1.ErrorReason_MALFORMED_REQUEST
-		switch st.Code() {
-		case codes.InvalidArgument:
-		case codes.Canceled:
-			reason = sockdv1.ErrorReason_CANCELLED
-		case codes.DeadlineExceeded:
-			reason = sockdv1.ErrorReason_TIMEOUT
-		case codes.Unavailable:
-			reason = sockdv1.ErrorReason_SHUTTING_DOWN
-		case codes.ResourceExhausted:
-			reason = sockdv1.ErrorReason_LIMIT_EXCEEDED
-		default:
-			reason = sockdv1.ErrorReason_INTERNAL
-		}
-		err = statusWithInfo(st.Code(), reason, st.Message(), nil).Err()
+	} else if _, ok := status.FromError(err); ok {
+		err = withReason(err).Err()
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// withReason is a status error as it is, or, when it carries no ErrorInfo
+// (the gateway's own: a body that does not parse; grpc-go's: a call
+// cancelled), with the reason its code stands for.
+func withReason(err error) *status.Status {
+	st := status.Convert(err)
+	if hasErrorInfo(st) {
+		return st
+	}
+	reason := sockdv1.ErrorReason_INTERNAL
+	switch st.Code() {
+	case codes.InvalidArgument:
+		reason = sockdv1.ErrorReason_MALFORMED_REQUEST
+	case codes.Canceled:
+		reason = sockdv1.ErrorReason_CANCELLED
+	case codes.DeadlineExceeded:
+		reason = sockdv1.ErrorReason_TIMEOUT
+	case codes.Unavailable:
+		reason = sockdv1.ErrorReason_SHUTTING_DOWN
+	case codes.ResourceExhausted:
+		reason = sockdv1.ErrorReason_LIMIT_EXCEEDED
+	}
+	return statusWithInfo(st.Code(), reason, st.Message(), nil)
 }
 
 func hasErrorInfo(st *status.Status) bool {
