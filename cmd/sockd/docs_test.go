@@ -30,6 +30,14 @@ func TestSecurityDocDefaultsMatchTheFlags(t *testing.T) {
 		"--rate":                      int64(c.rate),
 		"--event-history":             int64(c.eventHistory),
 		"--event-buffer":              int64(c.eventBuffer),
+		"--max-streams-per-principal": int64(c.maxStreamsPerPrincipal),
+		"--http-max-conns":            int64(c.httpMaxConns),
+		"--grpc-max-conns":            int64(c.grpcMaxConns),
+		"--rest-call-timeout":         int64(c.restCallTimeout.Seconds()),
+		"--http-read-header-timeout":  int64(c.httpReadHeaderTimeout.Seconds()),
+		"--http-write-timeout":        int64(c.httpWriteTimeout.Seconds()),
+		"--http-idle-timeout":         int64(c.httpIdleTimeout.Seconds()),
+		"--retain-bytes":              int64(c.retainBytes),
 	}
 	// | what | `--flag` (, `--other`) | default | over it |
 	row := regexp.MustCompile("(?m)^\\| [^|]+ \\| `(--[a-z-]+)`[^|]* \\| ([0-9]+)( MiB)?[^|]* \\|")
