@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
-	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/experimental"
@@ -333,7 +332,7 @@ func (s *Server) SetOption(ctx context.Context, req *sockdv1.SetOptionRequest) (
 	if err != nil {
 		return nil, toStatus(ctx, err)
 	}
-	return &sockdv1.SocketOption{Option: strings.ToUpper(req.GetOption()), Value: int64(got)}, nil
+	return &sockdv1.SocketOption{Option: sockmgr.CanonicalOptionName(req.GetOption()), Value: int64(got)}, nil
 }
 
 // GetOption implements sockd.v1.SocketService.
@@ -349,7 +348,7 @@ func (s *Server) GetOption(ctx context.Context, req *sockdv1.GetOptionRequest) (
 	if err != nil {
 		return nil, toStatus(ctx, err)
 	}
-	return &sockdv1.SocketOption{Option: strings.ToUpper(req.GetOption()), Value: int64(got)}, nil
+	return &sockdv1.SocketOption{Option: sockmgr.CanonicalOptionName(req.GetOption()), Value: int64(got)}, nil
 }
 
 // SetTimeout implements sockd.v1.SocketService.

@@ -2,7 +2,6 @@ package sockmgr
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"sync"
 	"time"
@@ -46,9 +45,6 @@ const (
 	DefaultEventHistory     = 4096 // events kept for replay
 	DefaultSubscriberBuffer = 1024 // events queued per subscriber before it starts missing some
 )
-
-// ErrSubscriptionClosed ends a subscription closed by its owner.
-var ErrSubscriptionClosed = errors.New("subscription closed")
 
 // SubscribeOptions select what a subscription delivers.
 type SubscribeOptions struct {

@@ -97,18 +97,6 @@ func (m *Manager) leaseLocked(scope Scope, id string) (*lease, error) {
 	return l, nil
 }
 
-// RenewLease restarts a lease's TTL.
-func (m *Manager) RenewLease(scope Scope, id string) (LeaseInfo, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l, err := m.leaseLocked(scope, id)
-	if err != nil {
-		return LeaseInfo{}, err
-	}
-	l.renewed = time.Now()
-	return l.info(), nil
-}
-
 // Lease returns a snapshot of a lease.
 func (m *Manager) Lease(scope Scope, id string) (LeaseInfo, error) {
 	m.mu.Lock()

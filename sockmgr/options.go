@@ -58,6 +58,38 @@ func init() {
 	}
 }
 
+// optionPrefixes are the levels' prefixes a short name may leave out.
+var optionPrefixes = []string{"SO_", "TCP_", "IP_", "IPV6_"}
+
+// optionByName finds an option by its full name (SO_REUSEADDR) or by its
+// name without the level's prefix (reuseaddr, nodelay, unicast_hops) when
+// that is unique, case-insensitively.
+func optionByName(name string) (*optionSpec, bool) {
+	name = strings.ToUpper(strings.TrimSpace(name))
+	if o, ok := optionSpecs[name]; ok {
+		return o, true
+	}
+	var found *optionSpec
+	for _, p := range optionPrefixes {
+		if o, ok := optionSpecs[p+name]; ok {
+			if found != nil {
+				return nil, false // ambiguous (none today, but say so if one comes)
+			}
+			found = o
+		}
+	}
+	return found, found != nil
+}
+
+// CanonicalOptionName is the socket(7) name of an option given by its full
+// or short name, or "" if there is none.
+func CanonicalOptionName(name string) string {
+	if o, ok := optionByName(name); ok {
+		return o.name
+	}
+	return ""
+}
+
 // OptionNames lists the supported option names, sorted.
 func OptionNames() []string {
 	names := make([]string, 0, len(optionSpecs))
@@ -71,9 +103,9 @@ func OptionNames() []string {
 // lookupOption finds an option by its socket(7) name, case-insensitively, and
 // checks that it fits a socket of the given protocol and family.
 func lookupOption(name string, proto Protocol, fam Family) (*optionSpec, error) {
-	o, ok := optionSpecs[strings.ToUpper(strings.TrimSpace(name))]
+	o, ok := optionByName(name)
 	if !ok {
-		return nil, detail(ErrInvalidOption, "unknown option %q (known: %s)", clip(name), strings.Join(OptionNames(), ", "))
+		return nil, detail(ErrInvalidOption, "unknown option %q (known: %s; the part after SO_, TCP_, IP_ or IPV6_ works too when it is unique)", clip(name), strings.Join(OptionNames(), ", "))
 	}
 	if o.proto != 0 && o.proto != proto {
 		return nil, detail(ErrInvalidOption, "%s applies to %s sockets only, not %s", o.name, o.proto, proto)

@@ -89,3 +89,22 @@ func TestOptionErrors(t *testing.T) {
 		t.Errorf("get TCP_KEEPIDLE on UDP: %v", err)
 	}
 }
+
+// Options go by their socket(7) names or by the part after the level's
+// prefix, as people type them (reuseaddr, nodelay, unicast_hops).
+func TestOptionShortNames(t *testing.T) {
+	for short, full := range map[string]string{
+		"reuseaddr": "SO_REUSEADDR", "SO_RCVBUF": "SO_RCVBUF", "nodelay": "TCP_NODELAY", "Keepidle": "TCP_KEEPIDLE",
+		"ttl": "IP_TTL", "tos": "IP_TOS", "unicast_hops": "IPV6_UNICAST_HOPS", "tclass": "IPV6_TCLASS", "v6only": "IPV6_V6ONLY",
+		" linger ": "SO_LINGER",
+	} {
+		if got := sockmgr.CanonicalOptionName(short); got != full {
+			t.Errorf("%q: %q, want %q", short, got, full)
+		}
+	}
+	for _, bad := range []string{"", "so_", "reuse", "TCP_REUSEADDR", "hops"} {
+		if got := sockmgr.CanonicalOptionName(bad); got != "" {
+			t.Errorf("%q names %q", bad, got)
+		}
+	}
+}
