@@ -5,7 +5,6 @@ import (
 	"encoding/base32"
 	"regexp"
 	"strconv"
-	"strings"
 )
 
 // idEncoding is base32 in lower case: ids are [a-z2-7], safe in URLs, shell
@@ -76,14 +75,6 @@ func validateCreate(proto Protocol, fam Family, opts CreateOptions) error {
 		return detail(ErrInvalidArgument, "timeout must not be negative")
 	}
 	return ValidateLabels(opts.Labels)
-}
-
-// LooksLikeID reports whether s has the shape of a socket id.
-func LooksLikeID(s string) bool {
-	if len(s) != IDLen {
-		return false
-	}
-	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz234567") == ""
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
