@@ -77,7 +77,7 @@ func (m *Manager) CreateLease(owner string, ttl time.Duration) (LeaseInfo, error
 		return LeaseInfo{}, opErr("lease", "", "", ErrManagerClosed)
 	}
 	m.nextSeq++
-	l := &lease{owner: owner, seq: m.nextSeq, ttl: ttl, renewed: time.Now(), sockets: map[*Socket]struct{}{}}
+	l := &lease{owner: owner, seq: m.nextSeq, ttl: ttl, renewed: m.now(), sockets: map[*Socket]struct{}{}}
 	for {
 		l.id = newID()
 		if _, taken := m.leases[l.id]; !taken {
@@ -141,7 +141,7 @@ func (m *Manager) KeepLease(scope Scope, id string) (release func(), err error) 
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			l.keepers--
-			l.renewed = time.Now()
+			l.renewed = m.now()
 		})
 	}, nil
 }
@@ -184,8 +184,8 @@ func (m *Manager) reap(every time.Duration) {
 		select {
 		case <-m.stopReaper:
 			return
-		case now := <-t.C:
-			m.reapOnce(now)
+		case <-t.C:
+			m.reapOnce(m.now())
 		}
 	}
 }

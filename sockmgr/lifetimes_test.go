@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,10 +22,38 @@ func nextKind(t *testing.T, sub *sockmgr.Subscription, kind sockmgr.EventKind) s
 	}
 }
 
+// fakeClock is a manager's clock that moves only when told.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// lifetimeManager is a manager on a fake clock whose reaper never fires by
+// itself: the test advances the clock and reaps.
+func lifetimeManager(t *testing.T, cfg sockmgr.Config) (*sockmgr.Manager, *fakeClock) {
+	clock := newFakeClock()
+	cfg.Clock, cfg.ReapInterval = clock.Now, time.Hour
+	return newManager(t, cfg), clock
+}
+
 // An idle socket is closed after its idle timeout, with a closed (idle)
 // event; one in a blocking call is not idle; a per-socket 0 means never.
 func TestIdleSocketsAreReaped(t *testing.T) {
-	m := newManager(t, sockmgr.Config{IdleTimeout: 150 * time.Millisecond, ReapInterval: 20 * time.Millisecond})
+	m, clock := lifetimeManager(t, sockmgr.Config{IdleTimeout: 150 * time.Millisecond})
 	sub := must[*sockmgr.Subscription](t)(m.Subscribe(sockmgr.SubscribeOptions{Scope: sockmgr.Scope{Admin: true}}))
 	defer sub.Close()
 	idle := must[*sockmgr.Socket](t)(m.Create(owner, sockmgr.CreateOptions{}))
@@ -33,14 +62,23 @@ func TestIdleSocketsAreReaped(t *testing.T) {
 	acceptDone := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _, err := waiting.Accept(ctx, sockmgr.AcceptOptions{}); acceptDone <- err }()
+	waitBusy(t, waiting)
 
+	clock.advance(100 * time.Millisecond)
+	m.ReapNow()
+	if m.Len() != 3 {
+		t.Fatalf("reaped before the idle timeout: %d left", m.Len())
+	}
+	clock.advance(100 * time.Millisecond)
+	m.ReapNow()
 	ev := nextKind(t, sub, sockmgr.EventClosed)
 	if ev.Socket.ID != idle.ID() || ev.Detail != "idle" {
 		t.Fatalf("first closed: %s (%s), want %s (idle)", ev.Socket.ID, ev.Detail, idle.ID())
 	}
 	// Well past the timeout, the one blocked in accept and the one that
 	// never idles are still there.
-	time.Sleep(400 * time.Millisecond)
+	clock.advance(time.Hour)
+	m.ReapNow()
 	for _, s := range []*sockmgr.Socket{never, waiting} {
 		if _, err := m.Get(sockmgr.Scope{Owner: owner}, s.ID()); err != nil {
 			t.Fatalf("%s reaped: %v", s.ID(), err)
@@ -49,16 +87,18 @@ func TestIdleSocketsAreReaped(t *testing.T) {
 	cancel()
 	<-acceptDone
 	// Once its accept has ended it idles like any other.
+	clock.advance(200 * time.Millisecond)
+	m.ReapNow()
 	if ev := nextKind(t, sub, sockmgr.EventClosed); ev.Socket.ID != waiting.ID() || ev.Detail != "idle" {
 		t.Fatalf("after accept ended: %s (%s)", ev.Socket.ID, ev.Detail)
 	}
 }
 
-// The sockets of a lease close when it lapses: right away while kept alive
-// it does not; after the keep-alive ends the TTL runs; activity on its
-// sockets renews it.
+// The sockets of a lease close when it lapses: while kept alive it does
+// not; after the keep-alive ends the TTL runs; activity on its sockets
+// renews it.
 func TestLeases(t *testing.T) {
-	m := newManager(t, sockmgr.Config{ReapInterval: 20 * time.Millisecond})
+	m, clock := lifetimeManager(t, sockmgr.Config{})
 	scope := sockmgr.Scope{Owner: owner}
 	li := must[sockmgr.LeaseInfo](t)(m.CreateLease(owner, time.Second))
 	if _, err := m.Create(owner, sockmgr.CreateOptions{LeaseID: "nosuchlease"}); !errors.Is(err, sockmgr.ErrNotFound) {
@@ -82,15 +122,24 @@ func TestLeases(t *testing.T) {
 	if got := must[sockmgr.LeaseInfo](t)(m.Lease(scope, li.ID)); !got.Expires.IsZero() || got.Sockets != 2 {
 		t.Fatalf("kept lease: %+v", got)
 	}
-	time.Sleep(1500 * time.Millisecond) // longer than the TTL: the keep-alive holds it
+	clock.advance(time.Hour) // far past the TTL: the keep-alive holds it
+	m.ReapNow()
 	if m.Len() != 2 {
 		t.Fatalf("sockets of a kept lease closed: %d left", m.Len())
 	}
-	start := time.Now()
 	release()
-	waitFor(t, "the lease's sockets to close", func() bool { return m.Len() == 0 })
-	if took := time.Since(start); took < 900*time.Millisecond {
-		t.Fatalf("the lease lapsed after %v, before its TTL", took)
+	if got := must[sockmgr.LeaseInfo](t)(m.Lease(scope, li.ID)); !got.Expires.Equal(clock.Now().Add(time.Second)) {
+		t.Fatalf("released lease expires %v, want a TTL from now (%v)", got.Expires, clock.Now().Add(time.Second))
+	}
+	clock.advance(900 * time.Millisecond)
+	m.ReapNow()
+	if m.Len() != 2 {
+		t.Fatal("the lease lapsed before its TTL")
+	}
+	clock.advance(200 * time.Millisecond)
+	m.ReapNow()
+	if m.Len() != 0 {
+		t.Fatalf("the lease's sockets are still open a TTL after the keep-alive ended: %d", m.Len())
 	}
 	if _, err := m.Lease(scope, li.ID); !errors.Is(err, sockmgr.ErrLeaseNotFound) {
 		t.Fatalf("lapsed lease still there: %v", err)
@@ -101,8 +150,9 @@ func TestLeases(t *testing.T) {
 	u := must[*sockmgr.Socket](t)(m.Create(owner, sockmgr.CreateOptions{Protocol: sockmgr.UDP, LeaseID: li2.ID}))
 	check(t, u.Bind(ctxT(t), "127.0.0.1:0"))
 	for range 8 { // 1.6 s of activity, past the TTL
-		time.Sleep(200 * time.Millisecond)
+		clock.advance(200 * time.Millisecond)
 		must[int](t)(u.SendTo(ctxT(t), []byte("tick"), u.Info().LocalAddr.String(), sockmgr.SendOptions{}))
+		m.ReapNow()
 	}
 	if m.Len() != 1 {
 		t.Fatal("a lease whose socket is in use lapsed")
@@ -114,6 +164,13 @@ func TestLeases(t *testing.T) {
 	if _, err := m.CreateLease(owner, time.Millisecond); !errors.Is(err, sockmgr.ErrInvalidArgument) {
 		t.Fatalf("a 1 ms lease: %v", err)
 	}
+}
+
+// The reaper goroutine does run by itself on the real clock.
+func TestReaperRunsOnItsOwn(t *testing.T) {
+	m := newManager(t, sockmgr.Config{IdleTimeout: 50 * time.Millisecond, ReapInterval: 10 * time.Millisecond})
+	must[*sockmgr.Socket](t)(m.Create(owner, sockmgr.CreateOptions{}))
+	waitFor(t, "the idle socket to be reaped", func() bool { return m.Len() == 0 })
 }
 
 // denyWildcard is a policy that allows loopback only, as sockd's default.

@@ -43,6 +43,10 @@ type Config struct {
 	// IdleTimeout closes a socket with no call in flight and no traffic for
 	// this long (a socket may override it at creation); 0: never.
 	IdleTimeout time.Duration
+	// Clock tells the time of sockets' activity and leases' renewals, which
+	// idle timeouts and lease TTLs count from; nil: time.Now. (Tests give a
+	// clock of their own instead of sleeping.)
+	Clock func() time.Time
 	// RetainBytes bounds the delivered bytes a stream socket keeps for a
 	// client that uses offsets (a receive that retains returns at most this
 	// much); 0: DefaultRetainBytes.
@@ -427,3 +431,11 @@ func (m *Manager) Subscribe(opts SubscribeOptions) (*Subscription, error) {
 
 // LastEventSeq is the sequence number of the newest event (0: none yet).
 func (m *Manager) LastEventSeq() uint64 { return m.events.lastSeq() }
+
+// now is the manager's clock.
+func (m *Manager) now() time.Time {
+	if m.cfg.Clock != nil {
+		return m.cfg.Clock()
+	}
+	return time.Now()
+}

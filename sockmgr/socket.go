@@ -94,7 +94,7 @@ type pollFile struct {
 
 // newSocket wraps a fresh non-blocking descriptor, which it then owns.
 func newSocket(m *Manager, fd int, proto Protocol, fam Family) *Socket {
-	now := time.Now().UnixNano()
+	now := m.now().UnixNano()
 	s := &Socket{m: m, proto: proto, family: fam, fd: fd, created: now, state: StateCreated}
 	s.lastActivity.Store(now)
 	return s
@@ -188,7 +188,7 @@ func (s *Socket) infoLocked() Info {
 	}
 }
 
-func (s *Socket) touch() { s.lastActivity.Store(time.Now().UnixNano()) }
+func (s *Socket) touch() { s.lastActivity.Store(s.m.now().UnixNano()) }
 
 // control runs a non-blocking call on the descriptor; it fails with ErrClosed
 // once the socket is closed. f must not block.
