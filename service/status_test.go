@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/sockmgr"
 )
 
@@ -95,6 +96,65 @@ func TestLabelSelector(t *testing.T) {
 	for _, bad := range []string{"app", "=web", "a b=c", "app=we b"} {
 		if _, err := ParseLabelSelector(bad); err == nil {
 			t.Errorf("selector %q accepted", bad)
+		}
+	}
+}
+
+// Every reason of the proto's ErrorReason enum has a producer: a sockmgr
+// error that the one table turns into it (checked here, with its code), or
+// a named place outside the table, whose own tests check it. A reason added
+// to the enum fails here until something produces it.
+func TestEveryErrorReasonHasAProducer(t *testing.T) {
+	fromTable := map[sockdv1.ErrorReason]struct {
+		err  error
+		code codes.Code
+	}{
+		sockdv1.ErrorReason_SOCKET_NOT_FOUND:   {sockmgr.ErrNotFound, codes.NotFound},
+		sockdv1.ErrorReason_LEASE_NOT_FOUND:    {sockmgr.ErrLeaseNotFound, codes.NotFound},
+		sockdv1.ErrorReason_INVALID_ADDRESS:    {sockmgr.ErrInvalidAddress, codes.InvalidArgument},
+		sockdv1.ErrorReason_INVALID_OPTION:     {sockmgr.ErrInvalidOption, codes.InvalidArgument},
+		sockdv1.ErrorReason_INVALID_ARGUMENT:   {sockmgr.ErrInvalidArgument, codes.InvalidArgument},
+		sockdv1.ErrorReason_WRONG_STATE:        {sockmgr.ErrWrongState, codes.FailedPrecondition},
+		sockdv1.ErrorReason_NAME_IN_USE:        {sockmgr.ErrNameInUse, codes.AlreadyExists},
+		sockdv1.ErrorReason_LIMIT_EXCEEDED:     {sockmgr.ErrLimit, codes.ResourceExhausted},
+		sockdv1.ErrorReason_POLICY_DENIED:      {sockmgr.ErrPolicyDenied, codes.PermissionDenied},
+		sockdv1.ErrorReason_TIMEOUT:            {sockmgr.ErrTimeout, codes.DeadlineExceeded},
+		sockdv1.ErrorReason_CANCELLED:          {context.Canceled, codes.Canceled},
+		sockdv1.ErrorReason_SHUTTING_DOWN:      {sockmgr.ErrManagerClosed, codes.Unavailable},
+		sockdv1.ErrorReason_INTERNAL:           {errors.New("a bug"), codes.Internal},
+		sockdv1.ErrorReason_OFFSET_UNAVAILABLE: {sockmgr.ErrOffsetUnavailable, codes.FailedPrecondition},
+		sockdv1.ErrorReason_INVALID_OFFSET:     {sockmgr.ErrInvalidOffset, codes.InvalidArgument},
+	}
+	elsewhere := map[sockdv1.ErrorReason]string{
+		sockdv1.ErrorReason_UNAUTHENTICATED:    "Auth (auth.go; e2e TestTokens)",
+		sockdv1.ErrorReason_AUTH_THROTTLED:     "authGuard (authguard.go; e2e TestFailedLoginsAreLoggedAndThrottled)",
+		sockdv1.ErrorReason_MALFORMED_REQUEST:  "the codec's mark (interceptors.go) and the gateway (cmd/sockd/gateway.go; e2e TestInvalidUTF8IsInvalidArgument)",
+		sockdv1.ErrorReason_CROSS_ORIGIN:       "the gateway's guard (cmd/sockd/gateway.go; e2e TestDNSRebindingIsRefused)",
+		sockdv1.ErrorReason_HOST_NOT_ALLOWED:   "the gateway's guard (cmd/sockd/gateway.go; e2e TestDNSRebindingIsRefused)",
+		sockdv1.ErrorReason_ROUTE_NOT_FOUND:    "the gateway's routing errors (cmd/sockd/gateway.go; e2e TestWrongMethodIs405)",
+		sockdv1.ErrorReason_METHOD_NOT_ALLOWED: "the gateway's routing errors (cmd/sockd/gateway.go; e2e TestWrongMethodIs405)",
+		sockdv1.ErrorReason_PROXY_NOT_FOUND:    "ProxyService (proxy.go)",
+		sockdv1.ErrorReason_RELAY_NOT_FOUND:    "ProxyService (proxy.go)",
+		sockdv1.ErrorReason_FAULT_NOT_FOUND:    "ProxyService (proxy.go)",
+		sockdv1.ErrorReason_FAULT_EXISTS:       "ProxyService (proxy.go)",
+		sockdv1.ErrorReason_SOCKET_IN_USE:      "ProxyService (proxy.go)",
+		sockdv1.ErrorReason_CAPTURE_DISABLED:   "capture (capture.go)",
+		sockdv1.ErrorReason_INVALID_CAPTURE:    "Replay (capture.go)",
+	}
+	for v, name := range sockdv1.ErrorReason_name {
+		reason := sockdv1.ErrorReason(v)
+		if reason == sockdv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+			continue
+		}
+		if tc, ok := fromTable[reason]; ok {
+			st := status.Convert(toStatus(context.Background(), &sockmgr.OpError{Op: "test", Err: tc.err}))
+			if got := errorInfo(t, st).GetReason(); got != name || st.Code() != tc.code {
+				t.Errorf("%s: the table gives %s %s", name, st.Code(), got)
+			}
+			continue
+		}
+		if _, ok := elsewhere[reason]; !ok {
+			t.Errorf("ErrorReason %s has no producer: add it to the error table (status.go) or name where it is made", name)
 		}
 	}
 }
