@@ -7,7 +7,7 @@ PKGS   := ./...
 # dependencies stay out of the main module.
 E2E    := e2e
 
-.PHONY: all build test test-deps bench fuzz vet fmt gen check-gen lint
+.PHONY: all build test test-deps bench fuzz vet fmt gen check-gen lint cover
 
 all: build
 
@@ -24,6 +24,17 @@ test: test-deps
 
 test-deps:
 	./scripts/test-deps.sh
+
+# Statement coverage per package, counting the unit tests and the end-to-end
+# runs of coverage-built sockd and sockctl binaries together (GOCOVERDIR).
+# Writes out/cover/ (profile: out/cover/cover.out).
+COVERPKG := github.com/sockd/sockd/...
+cover: test-deps
+	rm -rf out/cover && mkdir -p out/cover/unit out/cover/e2e
+	$(GO) test -count=1 -timeout 15m -cover -covermode=atomic -coverpkg=$(COVERPKG) $(PKGS) -args -test.gocoverdir=$(CURDIR)/out/cover/unit
+	cd $(E2E) && SOCKD_E2E_COVERDIR=$(CURDIR)/out/cover/e2e $(GO) test -count=1 -timeout 20m ./...
+	$(GO) tool covdata percent -i=out/cover/unit,out/cover/e2e | grep -v '/gen/' | sort
+	$(GO) tool covdata textfmt -i=out/cover/unit,out/cover/e2e -o out/cover/cover.out
 
 # Benchmarks, each case beside its baseline from the same run (see
 # docs/benchmarks.md). A short run by default; the figures in the docs come

@@ -67,13 +67,27 @@ func repoRoot() string {
 	return filepath.Dir(wd)
 }
 
+// coverDir, from SOCKD_E2E_COVERDIR (make cover), makes the binaries
+// under test coverage-instrumented: each writes its counters there when it
+// exits, to be merged with the unit tests'.
+var coverDir = os.Getenv("SOCKD_E2E_COVERDIR")
+
 func buildBinaries(dir string) error {
+	instrument := []string{"-race"}
+	if coverDir != "" {
+		instrument = []string{"-cover", "-covermode=atomic", "-coverpkg=github.com/sockd/sockd/..."}
+		os.Setenv("GOCOVERDIR", coverDir) // for every process the tests start
+	}
 	builds := [][]string{
-		{"build", "-race", "-o", filepath.Join(dir, "sockd"), "./cmd/sockd"},
+		append(append([]string{"build"}, instrument...), "-o", filepath.Join(dir, "sockd"), "./cmd/sockd"),
 		{"build", "-modfile=tools/go.mod", "-o", filepath.Join(dir, "grpcurl"), "github.com/fullstorydev/grpcurl/cmd/grpcurl"},
 	}
 	if _, err := os.Stat(filepath.Join(repoRoot(), "cmd", "sockctl")); err == nil {
-		builds = append(builds, []string{"build", "-o", filepath.Join(dir, "sockctl"), "./cmd/sockctl"})
+		sockctl := []string{"build"}
+		if coverDir != "" {
+			sockctl = append(sockctl, instrument...)
+		}
+		builds = append(builds, append(sockctl, "-o", filepath.Join(dir, "sockctl"), "./cmd/sockctl"))
 	}
 	for _, args := range builds {
 		cmd := exec.Command("go", args...)
