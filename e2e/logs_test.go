@@ -174,3 +174,51 @@ func TestLogsNameTheRESTCaller(t *testing.T) {
 		t.Errorf("a caller put %s into the log:\n%s", spoof, d.logs.String())
 	}
 }
+
+// The level of a call's line follows its code (docs/observability.md):
+// the ways sockets fail are info, what an operator should see is warn; and
+// a REST call says protocol=rest.
+func TestLogLevelsByCode(t *testing.T) {
+	d := startSockd(t)
+	c := d.client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := c.CreateSocket(ctx, &sockdv1.CreateSocketRequest{BindAddress: "127.0.0.1:0", Listen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: l.GetId()})
+	c.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: l.GetLocalAddress()})  // refused: Unavailable
+	c.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: "169.254.169.254:80"}) // policy: PermissionDenied
+	c.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: "bbbbbbbbbbbbbbbbbbbbbbbb"})             // NotFound
+	c.CreateSocket(ctx, &sockdv1.CreateSocketRequest{BindAddress: "127.1:80"})              // InvalidArgument
+	curl(t, d, "GET", "/v1/sockets", nil)                                                   // OK, over REST
+	d.stop(t)
+	want := map[string]string{"Unavailable": "INFO", "PermissionDenied": "WARN", "NotFound": "INFO", "InvalidArgument": "INFO"}
+	seen := map[string]bool{}
+	rest := false
+	for _, rec := range logLines(t, d) {
+		if rec["msg"] != "finished call" {
+			continue
+		}
+		code, _ := rec["grpc.code"].(string)
+		if lvl, ok := want[code]; ok {
+			seen[code] = true
+			if rec["level"] != lvl {
+				t.Errorf("%s logged at %v, want %s", code, rec["level"], lvl)
+			}
+		}
+		switch {
+		case rec["grpc.method"] == "ListSockets":
+			rest = true
+			if rec["protocol"] != "rest" {
+				t.Errorf("a REST call says protocol=%v", rec["protocol"])
+			}
+		case rec["protocol"] != "grpc":
+			t.Errorf("a gRPC call says protocol=%v", rec["protocol"])
+		}
+	}
+	if len(seen) != len(want) || !rest {
+		t.Errorf("saw codes %v and a REST call: %v", seen, rest)
+	}
+}

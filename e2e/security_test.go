@@ -139,8 +139,9 @@ func TestPolicyBindDefaultsAndRules(t *testing.T) {
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	os.WriteFile(tokens, []byte("0123456789abcdef-alice alice\n"), 0o600)
 	d2 := startSockd(t, "--grpc-addr", "0.0.0.0:0", "--http-addr", "0.0.0.0:0", "--tls-cert", cert, "--tls-key", key, "--token-file", tokens)
-	if !strings.HasPrefix(d2.GRPC, "0.0.0.0:") && !strings.HasPrefix(d2.GRPC, "[::]:") {
-		t.Fatalf("listening on %s", d2.GRPC)
+	// 0.0.0.0 is IPv4's wildcard, and the log says so (not [::]).
+	if !strings.HasPrefix(d2.GRPC, "0.0.0.0:") || !strings.HasPrefix(d2.HTTP, "0.0.0.0:") {
+		t.Fatalf("listening on %s and %s, want 0.0.0.0", d2.GRPC, d2.HTTP)
 	}
 }
 

@@ -41,6 +41,9 @@ func Interceptors(cfg InterceptorConfig) ([]grpc.UnaryServerInterceptor, []grpc.
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
 		logging.WithFieldsFromContext(logFields),
+		logging.WithLevels(codeLevel),
+		// logFields says "protocol": rest or grpc itself.
+		logging.WithDisableLoggingFields(logging.SystemTag[0]),
 	}
 	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		id := RequestID(ctx)
@@ -153,12 +156,31 @@ func withRequestContext(ctx context.Context, log *slog.Logger) context.Context {
 func logFields(ctx context.Context) logging.Fields {
 	f := logging.Fields{"requestId", RequestID(ctx), "principal", PrincipalFrom(ctx).Name}
 	if viaGateway(ctx) { // a REST call: name the HTTP client, not the gateway
+		f = append(f, "protocol", "rest")
 		md, _ := metadata.FromIncomingContext(ctx)
 		if addr := gatewayValue(ctx, md, HTTPClientHeader); addr != "" {
 			f = append(f, "peer.address", addr)
 		}
+	} else {
+		f = append(f, "protocol", "grpc")
 	}
 	return f
+}
+
+// codeLevel is the level of a call's log line by its code. For a socket
+// service, a call that fails the way sockets fail — refused, reset, timed
+// out, not found, the wrong state, a caller's malformed request — is an
+// ordinary outcome (info). What an operator should look at is warn: the
+// policy denied an address, credentials were wrong, a limit was reached.
+// sockd's own faults are errors. docs/observability.md lists them.
+func codeLevel(c codes.Code) logging.Level {
+	switch c {
+	case codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted:
+		return logging.LevelWarn
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		return logging.LevelError
+	}
+	return logging.LevelInfo
 }
 
 func isPrintableASCII(s string) bool {

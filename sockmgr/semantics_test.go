@@ -545,3 +545,14 @@ func TestSendDatagrams(t *testing.T) {
 		}
 	}
 }
+
+// A wrong-state error names the state the socket is really in.
+func TestWrongStateNamesTheRealState(t *testing.T) {
+	m := newManager(t, sockmgr.Config{})
+	u := must[*sockmgr.Socket](t)(m.Create(owner, sockmgr.CreateOptions{Protocol: sockmgr.UDP}))
+	check(t, u.Bind(ctxT(t), "127.0.0.1:0"))
+	err := u.Listen(5)
+	if !errors.Is(err, sockmgr.ErrWrongState) || !strings.Contains(err.Error(), "udp BOUND") {
+		t.Fatalf("listen on a bound UDP socket: %v, want a wrong state naming BOUND", err)
+	}
+}

@@ -55,7 +55,8 @@ func (s *Socket) Listen(backlog int) error {
 		return opErr("listen", s.id, "", detail(ErrInvalidArgument, "backlog must not be negative"))
 	}
 	if s.proto != TCP {
-		return s.wrongState("listen", StateCreated, "only TCP sockets listen")
+		st, _, _ := s.snapshotState()
+		return s.wrongState("listen", st, "only TCP sockets listen")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

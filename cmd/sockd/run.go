@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -126,14 +127,14 @@ func build(cfg *config, stderr io.Writer) (d *daemon, err error) {
 // listen opens the gRPC and HTTP listeners; sockd's own ports then join the
 // policy (never a bind or a destination).
 func (d *daemon) listen() error {
-	lis, err := net.Listen("tcp", d.cfg.grpcAddr)
+	lis, err := net.Listen(listenNetwork(d.cfg.grpcAddr), d.cfg.grpcAddr)
 	if err != nil {
 		return fmt.Errorf("gRPC listener: %w", err)
 	}
 	d.undo = append(d.undo, func() { lis.Close() })
 	d.grpcLis = newConnLimitListener(lis, d.cfg.grpcMaxConns, d.log)
 	if d.cfg.httpAddr != "" {
-		lis, err := net.Listen("tcp", d.cfg.httpAddr)
+		lis, err := net.Listen(listenNetwork(d.cfg.httpAddr), d.cfg.httpAddr)
 		if err != nil {
 			return fmt.Errorf("HTTP listener: %w", err)
 		}
@@ -146,6 +147,23 @@ func (d *daemon) listen() error {
 		}
 	}
 	return nil
+}
+
+// listenNetwork is "tcp4" for an IPv4 address, "tcp6" for an IPv6 one, and
+// "tcp" for a name: 0.0.0.0 means IPv4's wildcard, as it says (Go's "tcp"
+// would listen on IPv6's too, and report [::]).
+func listenNetwork(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "tcp"
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Is4() {
+			return "tcp4"
+		}
+		return "tcp6"
+	}
+	return "tcp"
 }
 
 // Transport settings, chosen by measurement (docs/benchmarks.md): static
