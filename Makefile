@@ -32,7 +32,7 @@ COVERPKG := github.com/sockd/sockd/...
 cover: test-deps
 	rm -rf out/cover && mkdir -p out/cover/unit out/cover/e2e
 	$(GO) test -count=1 -timeout 15m -cover -covermode=atomic -coverpkg=$(COVERPKG) $(PKGS) -args -test.gocoverdir=$(CURDIR)/out/cover/unit
-	cd $(E2E) && SOCKD_E2E_COVERDIR=$(CURDIR)/out/cover/e2e $(GO) test -count=1 -timeout 20m ./...
+	cd $(E2E) && SOCKD_E2E_COVERDIR=$(CURDIR)/out/cover/e2e $(GO) test -count=1 -timeout 20m -cover -covermode=atomic -coverpkg=$(COVERPKG) ./... -args -test.gocoverdir=$(CURDIR)/out/cover/e2e
 	$(GO) tool covdata percent -i=out/cover/unit,out/cover/e2e | grep -v '/gen/' | sort
 	$(GO) tool covdata textfmt -i=out/cover/unit,out/cover/e2e -o out/cover/cover.out
 

@@ -1,23 +1,29 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/sockd/sockd/service"
 	"github.com/sockd/sockd/sockmgr"
 )
 
 // config is sockd's settings. Every flag is also read from the environment as
-// SOCKD_<FLAG> (upper case, dashes as underscores); a flag on the command line
-// wins over the environment.
+// SOCKD_<FLAG> (upper case, dashes as underscores), and from the YAML file
+// --config names (every flag a key, without its dashes); a flag on the
+// command line wins over the environment, which wins over the file.
 type config struct {
 	grpcAddr        string
 	httpAddr        string
@@ -29,6 +35,7 @@ type config struct {
 	insecure        bool
 	pprof           bool
 	version         bool
+	configFile      string
 
 	// the listeners' own limits
 	httpAllowedHosts      listFlag
@@ -108,6 +115,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 2*time.Second, "on SIGTERM, how long in-flight calls may finish before the sockets are closed under them")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow listening on a non-loopback address without TLS and authentication")
 	fs.BoolVar(&c.version, "version", false, "print sockd's version and exit")
+	fs.StringVar(&c.configFile, "config", "", "a YAML file of settings: each flag a key (max-sockets: 512; allow-connect: [10.0.0.0/8]); flags and SOCKD_* win over it")
 	fs.Var(&c.httpAllowedHosts, "http-allowed-hosts", "more host names the HTTP side answers to (repeatable, or comma-separated); by default only IP addresses and localhost, so that a web page cannot reach sockd through DNS rebinding")
 	fs.DurationVar(&c.httpReadHeaderTimeout, "http-read-header-timeout", 10*time.Second, "how long an HTTP client may take to send a request's headers")
 	fs.DurationVar(&c.httpReadTimeout, "http-read-timeout", time.Minute, "how long an HTTP client may take to send a whole request, body included")
@@ -166,6 +174,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	})
 	if envErr != nil {
 		return nil, envErr
+	}
+	if c.configFile != "" {
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true }) // the environment's too
+		if err := applyConfigFile(fs, c.configFile, set); err != nil {
+			return nil, err
+		}
 	}
 	return c, c.validate()
 }
@@ -266,4 +280,50 @@ func (c *config) allowedHosts() []string {
 		}
 	}
 	return out
+}
+
+// applyConfigFile sets every flag the YAML file names that was not set on
+// the command line or in the environment. A key that is no flag, or a value
+// the flag refuses, is an error naming the key.
+func applyConfigFile(fs *flag.FlagSet, path string, set map[string]bool) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: --config: %v", errUsage, err)
+	}
+	var doc map[string]any
+	// Numbers stay as written (json.Number), not floats: 4194304, not 4.194304e+06.
+	if err := yaml.Unmarshal(raw, &doc, func(d *json.Decoder) *json.Decoder { d.UseNumber(); return d }); err != nil {
+		return fmt.Errorf("%w: --config %s: not a YAML mapping of settings: %v", errUsage, path, err)
+	}
+	for _, key := range slices.Sorted(maps.Keys(doc)) {
+		f := fs.Lookup(key)
+		if f == nil || key == "config" {
+			return fmt.Errorf("%w: --config %s: unknown key %q (keys are sockd's flags without their dashes: see sockd --help)", errUsage, path, key)
+		}
+		if set[key] {
+			continue
+		}
+		var values []any
+		switch v := doc[key].(type) {
+		case []any:
+			if _, isList := f.Value.(*listFlag); !isList {
+				return fmt.Errorf("%w: --config %s: %s takes one value, not a list", errUsage, path, key)
+			}
+			values = v
+		case map[string]any:
+			return fmt.Errorf("%w: --config %s: %s takes a value, not a mapping", errUsage, path, key)
+		default:
+			values = []any{v}
+		}
+		for _, v := range values {
+			text := fmt.Sprint(v)
+			if v == nil {
+				text = ""
+			}
+			if err := fs.Set(key, text); err != nil {
+				return fmt.Errorf("%w: --config %s: %s: %q: %v", errUsage, path, key, text, err)
+			}
+		}
+	}
+	return nil
 }
