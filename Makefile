@@ -7,12 +7,24 @@ PKGS   := ./...
 # dependencies stay out of the main module.
 E2E    := e2e
 
-.PHONY: all build test test-deps bench fuzz vet fmt gen check-gen lint cover
+.PHONY: all build test test-deps bench fuzz vet fmt gen check-gen lint cover install
 
 all: build
 
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+# Installs sockd and sockctl to $(PREFIX)/bin, the systemd unit and, if there
+# is none yet, the settings file /etc/sockd/sockd.yaml (as root; DESTDIR for
+# packaging). Then: systemctl daemon-reload && systemctl enable --now sockd
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	install -D -m 0755 bin/sockd $(DESTDIR)$(PREFIX)/bin/sockd
+	install -D -m 0755 bin/sockctl $(DESTDIR)$(PREFIX)/bin/sockctl
+	install -D -m 0644 deploy/systemd/sockd.service $(DESTDIR)/etc/systemd/system/sockd.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sockd/README.md
+	test -e $(DESTDIR)/etc/sockd/sockd.yaml || install -D -m 0640 deploy/sockd.yaml $(DESTDIR)/etc/sockd/sockd.yaml
 
 # The README's test command: installs missing test peers, then runs every
 # test (unit, service, end-to-end) with the race detector.

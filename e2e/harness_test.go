@@ -114,8 +114,14 @@ type daemon struct {
 // SIGTERM when the test ends (if still running).
 func startSockd(t *testing.T, args ...string) *daemon {
 	t.Helper()
+	return startSockdBinary(t, filepath.Join(binDir, "sockd"), args...)
+}
+
+// startSockdBinary is startSockd for a sockd binary of the caller's.
+func startSockdBinary(t *testing.T, bin string, args ...string) *daemon {
+	t.Helper()
 	all := append([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
-	argv := append(append(append([]string(nil), sockdWrapper...), filepath.Join(binDir, "sockd")), all...)
+	argv := append(append(append([]string(nil), sockdWrapper...), bin), all...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

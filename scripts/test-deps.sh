@@ -5,7 +5,8 @@
 # (the live view's browser test drives it headless), and tshark and tcpdump
 # (capture's exports are read by tshark, its text dump compared with
 # tcpdump -X; DEBIAN_FRONTEND=noninteractive answers tshark's debconf
-# question with its default).
+# question with its default), and make and systemd-analyze (make install and
+# its systemd unit are tested).
 # Idempotent: installs only what is missing, with apt-get, when run as root;
 # otherwise prints the command to run.
 set -euo pipefail
@@ -22,6 +23,8 @@ declare -A pkg_of=(
   [chromium]=chromium
   [tshark]=tshark
   [tcpdump]=tcpdump
+  [make]=make
+  [systemd-analyze]=systemd
 )
 missing=()
 for cmd in "${!pkg_of[@]}"; do
