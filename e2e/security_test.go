@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -16,8 +15,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/sockd/sockd/client"
@@ -537,20 +538,38 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil || s.GetOwner() != "alice" {
 		t.Fatalf("create with alice's certificate: %v %v", s, err)
 	}
-	for name, cfg := range map[string]*tls.Config{
-		"unknown CA":     clientTLS(t, p.CAFile, evilCert, evilKey),
-		"no certificate": clientTLS(t, p.CAFile, "", ""),
-	} {
-		c, err := client.Dial(d.GRPC, client.WithTLS(cfg))
-		if err != nil {
-			t.Fatal(err)
+	// A certificate of an unknown CA fails the handshake (or, since Go's
+	// client sends no certificate the server's CAs did not sign, gets no
+	// further than a caller without one).
+	c, err := client.Dial(d.GRPC, client.WithTLS(clientTLS(t, p.CAFile, evilCert, evilKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.List(ctx, client.ListOptions{})
+	var ce *client.Error
+	if !errors.As(err, &ce) || (ce.Code != codes.Unavailable && ce.Code != codes.Unauthenticated) {
+		t.Errorf("unknown CA: %v, want the connection refused or UNAUTHENTICATED", err)
+	}
+	c.Close()
+	// No certificate: TLS lets it in, so probes get their answer (health,
+	// /healthz, /openapi.json), and every other call is UNAUTHENTICATED.
+	nocert, err := grpc.NewClient(d.GRPC, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(t, p.CAFile, "", ""))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nocert.Close()
+	if resp, err := healthpb.NewHealthClient(nocert).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health check without a certificate: %v %v", resp, err)
+	}
+	_, err = sockdv1.NewSocketServiceClient(nocert).ListSockets(ctx, &sockdv1.ListSocketsRequest{})
+	if st := status.Convert(err); st.Code() != codes.Unauthenticated {
+		t.Errorf("ListSockets without a certificate: %v, want UNAUTHENTICATED", err)
+	}
+	for path, want := range map[string]string{"/healthz": "200", "/openapi.json": "200", "/v1/sockets": "401", "/metrics": "401"} {
+		r := run(t, nil, "curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", p.CAFile, "https://"+d.HTTP+path)
+		if r.stdout != want {
+			t.Errorf("HTTPS %s without a certificate: %s %s, want %s", path, r.stdout, r.stderr, want)
 		}
-		_, err = c.List(ctx, client.ListOptions{})
-		var ce *client.Error
-		if !errors.As(err, &ce) || ce.Code != codes.Unavailable {
-			t.Errorf("%s: %v, want the connection refused", name, err)
-		}
-		c.Close()
 	}
 	// REST over HTTPS, with and without a client certificate.
 	url := "https://" + d.HTTP + "/v1/sockets"

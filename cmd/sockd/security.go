@@ -31,7 +31,7 @@ func authFromConfig(c *config, log *slog.Logger) (*service.Auth, error) {
 }
 
 // tlsFromConfig is the server TLS configuration (nil: plaintext). With a
-// client CA, clients must present a certificate it signed.
+// client CA, a client's certificate must be one it signed.
 func tlsFromConfig(c *config) (*tls.Config, error) {
 	if c.tlsCert == "" {
 		return nil, nil
@@ -50,7 +50,12 @@ func tlsFromConfig(c *config) (*tls.Config, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("--tls-client-ca %s: no certificates in it", c.tlsClientCA)
 		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		// A certificate, when given, must be one the CA signed (else the
+		// handshake fails); a client without one still gets through TLS, so
+		// that health checks, reflection, /healthz and /openapi.json answer
+		// Kubernetes probes. Every other call needs a certificate (or a
+		// token): the service refuses it UNAUTHENTICATED.
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	}
 	return cfg, nil
 }
