@@ -149,6 +149,10 @@ func TestLiveViewInABrowser(t *testing.T) {
 		stateIs(t, b, u.GetId(), "BOUND"),
 		waitJS(t, b, fmt.Sprintf(`document.querySelector('tr[data-id=%q] td.out').textContent === "12"`, s.GetId())),
 		waitJS(t, b, `document.getElementById('t-open').textContent === "4"`),
+		// Ids and protocols as sockctl ls shows them.
+		waitJS(t, b, fmt.Sprintf(`(() => { const c = document.querySelector('tr[data-id=%q]').children; return c[0].textContent === %q && c[0].title === %q && c[2].textContent === "tcp4"; })()`,
+			s.GetId(), s.GetId()[:12], s.GetId())),
+		waitJS(t, b, fmt.Sprintf(`document.querySelector('tr[data-id=%q]').children[2].textContent === "udp4"`, u.GetId())),
 		do(t, b,
 			chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id=%q]`, s.GetId()))),
 			chromedp.WaitVisible(chromedp.CSS(`#detail`)),

@@ -140,7 +140,12 @@ function trimHistories() {
 }
 
 const stateName = (s) => (s.state || 'STATE_UNSPECIFIED').replace('STATE_', '');
-const protoName = (s) => (s.protocol || 'PROTOCOL_TCP').replace('PROTOCOL_', '').toLowerCase();
+// As sockctl ls shows them: tcp4, udp6.
+const protoName = (s) =>
+  (s.protocol || 'PROTOCOL_TCP').replace('PROTOCOL_', '').toLowerCase() + (s.family === 'FAMILY_IPV6' ? '6' : '4');
+// As sockctl ls shows them: the first 12 characters (any unique prefix works
+// as an id); the full id is the cell's title and in the detail pane.
+const shortID = (id) => (id.length > 12 ? id.slice(0, 12) : id);
 
 function upsert(s, fromEvent) {
   const before = sockets.get(s.id);
@@ -160,7 +165,7 @@ function upsert(s, fromEvent) {
   }
   tr.classList.remove('closing');
   const c = tr.children;
-  c[0].textContent = s.id;
+  c[0].textContent = shortID(s.id);
   c[0].title = s.id;
   c[1].textContent = s.name || '';
   c[2].textContent = protoName(s);
