@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -123,6 +125,13 @@ func runTour(t *testing.T, file string, minBlocks int) {
 			if !bytes.Contains(out, []byte(st.expect)) {
 				t.Fatalf("tour %s: output lacks %q:\n%s", section, st.expect, out)
 			}
+			// A command's comment that shows JSON (# {"eof":true}) is what
+			// the command answers: some line of the output has those fields.
+			for _, want := range jsonComments(st.code) {
+				if !someLineHas(out, want) {
+					t.Fatalf("tour %s: no output line has %v (the comment says it should):\n%s", section, want, out)
+				}
+			}
 		}
 	}
 	finishSection(section)
@@ -173,4 +182,41 @@ func freePort(t *testing.T) string {
 	}
 	u.Close()
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// jsonComments are the JSON objects shown in a block's trailing comments.
+func jsonComments(code string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(code, "\n") {
+		_, comment, ok := strings.Cut(line, "# {")
+		if !ok {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte("{"+comment), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// someLineHas reports whether a line of output is a JSON object with every
+// field of want.
+func someLineHas(out []byte, want map[string]any) bool {
+	for _, line := range bytes.Split(out, []byte("\n")) {
+		var got map[string]any
+		if json.Unmarshal(line, &got) != nil {
+			continue
+		}
+		all := true
+		for k, v := range want {
+			if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+				all = false
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
