@@ -35,6 +35,11 @@ func echoConn(c net.Conn) {
 				return
 			}
 		}
+		if err == io.EOF {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.CloseWrite() // the client's EOF, echoed
+			}
+		}
 		if err != nil {
 			return
 		}

@@ -387,7 +387,12 @@ func (m *Manager) UpdateProxy(ctx context.Context, scope sockmgr.Scope, ref stri
 	}
 	p.mu.Unlock()
 	if disable {
-		p.stop("disabled", endReset)
+		for _, r := range p.stop("disabled", endReset) {
+			select {
+			case <-r.done:
+			case <-ctx.Done():
+			}
+		}
 		changes = append(changes, "disabled")
 	}
 	info := p.Info()

@@ -75,8 +75,14 @@ type tcpFlow struct {
 
 	// The syscall attempts' state, with the attempts bound once so that
 	// the splice loop allocates nothing.
-	max, got, pumped     int
-	opErr                error
+	max, got, pumped int
+	opErr            error
+	// attemptPlan is the plan a read is made for: a read attempt that
+	// finds a newer plan reads nothing, so that no byte that comes after a
+	// fault changed is read under the old plan (the cancelled context wakes
+	// the wait, but a byte may wake it first).
+	attemptPlan          *plan
+	stale                bool
 	drainFn, pumpFn      func(fd int) bool
 	recvFn, discardFn    func(fd int) bool
 	watchFn              func(fd int) bool
@@ -231,7 +237,7 @@ func (f *tcpFlow) splice(p *plan) error {
 			}
 			max = int(min(int64(max), left))
 		}
-		n, err := f.drain(p.ctx, max)
+		n, err := f.drain(p, max)
 		if errors.Is(err, unix.EINVAL) && f.inPipe == 0 {
 			f.noSplice = true // not for these sockets: the user path, with no fault
 			return errReplan
@@ -255,10 +261,14 @@ func (f *tcpFlow) splice(p *plan) error {
 }
 
 // drain splices up to max bytes from the source into the pipe, waiting
-// (until ctx ends) for the source to be readable; 0 bytes is EOF.
-func (f *tcpFlow) drain(ctx context.Context, max int) (int, error) {
+// (until the plan changes) for the source to be readable; 0 bytes is EOF.
+func (f *tcpFlow) drain(p *plan, max int) (int, error) {
 	f.max, f.got, f.opErr = max, 0, nil
-	err := f.rd.Wait(ctx, f.drainFn)
+	f.attemptPlan, f.stale = p, false
+	err := f.rd.Wait(p.ctx, f.drainFn)
+	if err == nil && f.stale {
+		err = context.Canceled
+	}
 	if err == nil {
 		err = f.opErr
 	}
@@ -270,6 +280,10 @@ func (f *tcpFlow) drain(ctx context.Context, max int) (int, error) {
 }
 
 func (f *tcpFlow) drainAttempt(fd int) bool {
+	if f.planP.Load() != f.attemptPlan {
+		f.stale = true
+		return true
+	}
 	for {
 		if f.pipe == nil {
 			p, err := f.r.m.pipes.get()
@@ -354,11 +368,15 @@ func (f *tcpFlow) pipeBytes() []byte {
 	return b
 }
 
-// recv reads into buf, waiting until ctx ends; 0 bytes is EOF.
-func (f *tcpFlow) recv(ctx context.Context, buf []byte) (int, error) {
+// recv reads into buf, waiting until the plan changes; 0 bytes is EOF.
+func (f *tcpFlow) recv(p *plan, buf []byte) (int, error) {
 	f.recvBuf, f.got, f.opErr = buf, 0, nil
-	err := f.rd.Wait(ctx, f.recvFn)
+	f.attemptPlan, f.stale = p, false
+	err := f.rd.Wait(p.ctx, f.recvFn)
 	f.recvBuf = nil
+	if err == nil && f.stale {
+		err = context.Canceled
+	}
 	if err == nil {
 		err = f.opErr
 	}
@@ -369,6 +387,10 @@ func (f *tcpFlow) recv(ctx context.Context, buf []byte) (int, error) {
 }
 
 func (f *tcpFlow) recvAttempt(fd int) bool {
+	if f.planP.Load() != f.attemptPlan {
+		f.stale = true
+		return true
+	}
 	for {
 		n, err := recvStream(fd, f.recvBuf, 0, 0)
 		switch err {
@@ -387,6 +409,10 @@ func (f *tcpFlow) recvAttempt(fd int) bool {
 }
 
 func (f *tcpFlow) discardAttempt(fd int) bool {
+	if f.planP.Load() != f.attemptPlan {
+		f.stale = true
+		return true
+	}
 	for {
 		n, err := recvStream(fd, nil, maxPipeSize, unix.MSG_TRUNC)
 		switch err {
@@ -446,7 +472,7 @@ func (f *tcpFlow) user(p *plan) error {
 			size = int(min(int64(size), left))
 		}
 		bp := bufPool.Get().(*[]byte)
-		n, err := f.recv(p.ctx, (*bp)[:size])
+		n, err := f.recv(p, (*bp)[:size])
 		if err != nil {
 			bufPool.Put(bp)
 			if err = f.ctxErr(err); err == errReplan {
@@ -492,7 +518,11 @@ func (f *tcpFlow) drop(p *plan) error {
 	}
 	for f.planP.Load() == p {
 		f.got, f.opErr = 0, nil
+		f.attemptPlan, f.stale = p, false
 		err := f.rd.Wait(p.ctx, f.discardFn)
+		if err == nil && f.stale {
+			err = context.Canceled
+		}
 		if err == nil {
 			err = f.opErr
 		}
