@@ -20,7 +20,9 @@ import (
 // same bytes from the same seed.
 type stream struct{ r *rand.Rand }
 
-func newStream(seed uint64) *stream { return &stream{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))} }
+func newStream(seed uint64) *stream {
+	return &stream{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
 
 func (s *stream) fill(b []byte) {
 	for i := 0; i+8 <= len(b); i += 8 {
