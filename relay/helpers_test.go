@@ -36,12 +36,12 @@ var me = sockmgr.Scope{Owner: owner}
 // env is a socket manager and a relay manager over it, closed when the test
 // ends, with a check that every descriptor the test opened is closed again.
 type env struct {
-	t  *testing.T
+	t  testing.TB
 	sm *sockmgr.Manager
 	rm *relay.Manager
 }
 
-func newEnv(t *testing.T, smCfg sockmgr.Config, rmCfg relay.Config) *env {
+func newEnv(t testing.TB, smCfg sockmgr.Config, rmCfg relay.Config) *env {
 	t.Helper()
 	before := openFDs(t)
 	sm := sockmgr.New(smCfg)
@@ -91,7 +91,7 @@ func fdNames() []string {
 	return out
 }
 
-func openFDs(t *testing.T) int {
+func openFDs(t testing.TB) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -100,20 +100,20 @@ func openFDs(t *testing.T) int {
 	return len(entries)
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func check(t *testing.T, err error) {
+func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-func must[T any](t *testing.T) func(T, error) T {
+func must[T any](t testing.TB) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()
 		if err != nil {
@@ -126,7 +126,7 @@ func must[T any](t *testing.T) func(T, error) T {
 func ptr[T any](v T) *T { return &v }
 
 // goListener is a plain Go TCP listener on loopback, closed at the end.
-func goListener(t *testing.T) *net.TCPListener {
+func goListener(t testing.TB) *net.TCPListener {
 	t.Helper()
 	l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	check(t, err)
@@ -173,7 +173,7 @@ func readAll(c net.Conn, d time.Duration) ([]byte, error) {
 }
 
 // waitFor polls cond every 5 ms for at most d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -23,7 +23,7 @@ type echoServer struct {
 	conns []net.Conn
 }
 
-func newEchoServer(t *testing.T) *echoServer {
+func newEchoServer(t testing.TB) *echoServer {
 	s := &echoServer{l: goListener(t)}
 	go func() {
 		for {
@@ -64,7 +64,7 @@ func (e *env) newProxy(opts relay.ProxyOptions) relay.ProxyInfo {
 	return must[relay.ProxyInfo](e.t)(e.rm.CreateProxy(ctxT(e.t), owner, opts))
 }
 
-func dial(t *testing.T, addr string) *net.TCPConn {
+func dial(t testing.TB, addr string) *net.TCPConn {
 	t.Helper()
 	c, err := net.Dial("tcp4", addr)
 	check(t, err)
@@ -522,5 +522,34 @@ func TestProxyAndFaultErrors(t *testing.T) {
 	f = must[relay.Fault](t)(e.rm.UpdateFault(me, target, relay.Fault{Name: f.Name, Params: relay.LatencyParams{Jitter: 5 * time.Millisecond}}, []string{"latency.jitter"}))
 	if lp := f.Params.(relay.LatencyParams); lp.Latency != time.Second || lp.Jitter != 5*time.Millisecond {
 		t.Errorf("after a masked update: %+v", lp)
+	}
+}
+
+func TestProxyIPv6(t *testing.T) {
+	l, err := net.ListenTCP("tcp6", &net.TCPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			go echoConn(c)
+		}
+	}()
+	e := newEnv(t, sockmgr.Config{}, relay.Config{})
+	px := e.newProxy(relay.ProxyOptions{ListenAddress: "[::1]:0", UpstreamAddress: l.Addr().String()})
+	if !strings.HasPrefix(px.ListenAddress, "[::1]:") {
+		t.Fatalf("listen address %q", px.ListenAddress)
+	}
+	c, err := net.Dial("tcp6", px.ListenAddress)
+	check(t, err)
+	t.Cleanup(func() { c.Close() })
+	if got := roundTrip(t, c, "six"); got != "six" {
+		t.Fatalf("echo %q", got)
 	}
 }

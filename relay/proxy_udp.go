@@ -147,8 +147,9 @@ func (p *Proxy) session(run *proxyRun, client netip.AddrPort) *udpSession {
 	up := newUDPFlow(r, Upstream, &connSink{turn: wr})
 	down := newUDPFlow(r, Downstream, &addrSink{sock: run.listener, to: toRawAddr(client)})
 	up.activity, down.activity = &s.last, &s.last
-	r.up, r.down, s.up = up, down, up
+	s.up = up
 	r.mu.Lock()
+	r.up, r.down = up, down
 	for _, fs := range p.faults {
 		r.addAppLocked(fs, true)
 	}

@@ -11,7 +11,7 @@ import (
 
 // udpEcho is a Go UDP server that answers each datagram with the address
 // it came from (so a client learns which upstream socket its session has).
-func udpEcho(t *testing.T) *net.UDPConn {
+func udpEcho(t testing.TB) *net.UDPConn {
 	s, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	check(t, err)
 	t.Cleanup(func() { s.Close() })
@@ -28,7 +28,7 @@ func udpEcho(t *testing.T) *net.UDPConn {
 	return s
 }
 
-func udpClient(t *testing.T, to string) *net.UDPConn {
+func udpClient(t testing.TB, to string) *net.UDPConn {
 	c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(addrOf(to)))
 	check(t, err)
 	t.Cleanup(func() { c.Close() })

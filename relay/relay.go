@@ -37,9 +37,8 @@ type Relay struct {
 	watchCtx    context.Context
 	watchCancel context.CancelFunc
 
-	up, down flow
-
 	mu        sync.Mutex
+	up, down  flow           // set once, under mu, when the relay starts
 	own       []*faultState  // this relay's own faults, in the order added
 	apps      []*application // the proxy's faults then its own, each rolled once
 	stopping  bool
@@ -191,8 +190,8 @@ func (r *Relay) startPair(turns []*sockmgr.Turn) {
 	if r.proto == sockmgr.TCP {
 		up := newTCPFlow(r, Upstream, aRead, bWrite)
 		down := newTCPFlow(r, Downstream, bRead, aWrite)
-		r.up, r.down = up, down
 		r.mu.Lock()
+		r.up, r.down = up, down
 		r.replanLocked()
 		r.mu.Unlock()
 		r.wg.Add(2)
@@ -201,8 +200,8 @@ func (r *Relay) startPair(turns []*sockmgr.Turn) {
 	} else {
 		up := newUDPFlow(r, Upstream, &connSink{turn: bWrite})
 		down := newUDPFlow(r, Downstream, &connSink{turn: aWrite})
-		r.up, r.down = up, down
 		r.mu.Lock()
+		r.up, r.down = up, down
 		r.replanLocked()
 		r.mu.Unlock()
 		r.wg.Add(2)
@@ -382,11 +381,12 @@ func (r *Relay) Info() RelayInfo {
 		}
 	}
 	ended := r.stopping
+	up, down := r.up, r.down
 	r.mu.Unlock()
-	if r.up != nil {
-		info.BytesUpstream, info.DatagramsUpstream, _ = r.up.counts()
-		info.BytesDownstream, info.DatagramsDownstream, _ = r.down.counts()
-		info.UpstreamPath, info.DownstreamPath = r.up.path(), r.down.path()
+	if up != nil {
+		info.BytesUpstream, info.DatagramsUpstream, _ = up.counts()
+		info.BytesDownstream, info.DatagramsDownstream, _ = down.counts()
+		info.UpstreamPath, info.DownstreamPath = up.path(), down.path()
 	}
 	if ended {
 		info.UpstreamPath, info.DownstreamPath = PathDone, PathDone
