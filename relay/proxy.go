@@ -26,6 +26,7 @@ type Proxy struct {
 	leaseID     string
 	backlog     int
 	sessionIdle time.Duration
+	onSocket    func(*sockmgr.Socket)
 	created     time.Time
 	seq         uint64
 
@@ -81,6 +82,11 @@ type ProxyOptions struct {
 	LeaseID string
 	// Backlog is the listener's listen(2) backlog (0: 128).
 	Backlog int
+	// OnSocket, if set, is called with every socket the proxy makes (its
+	// listener, each connection's two legs, each UDP session's socket)
+	// before any byte moves through it: where the service turns capture on
+	// for a proxy created with capture settings.
+	OnSocket func(s *sockmgr.Socket)
 }
 
 // ProxyUpdate changes a proxy; nil fields stay as they are.
@@ -156,7 +162,7 @@ func (m *Manager) CreateProxy(ctx context.Context, owner string, opts ProxyOptio
 	}
 	p := &Proxy{
 		m: m, name: opts.Name, owner: owner, proto: proto, family: fam, leaseID: opts.LeaseID,
-		backlog: opts.Backlog, sessionIdle: opts.SessionIdleTimeout, created: time.Now(),
+		backlog: opts.Backlog, sessionIdle: opts.SessionIdleTimeout, onSocket: opts.OnSocket, created: time.Now(),
 		listenAddr: opts.ListenAddress, upstream: opts.UpstreamAddress, upFamily: upFam,
 		relays: map[*Relay]struct{}{}, sessions: map[netip.AddrPort]*udpSession{},
 	}
@@ -239,6 +245,7 @@ func (p *Proxy) openLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.madeSocket(s)
 	if p.proto == sockmgr.TCP {
 		// A re-enabled proxy binds its port again while connections of the
 		// last opening may sit in TIME_WAIT.
@@ -508,8 +515,11 @@ func (p *Proxy) dialUpstream(ctx context.Context) (*sockmgr.Socket, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.madeSocket(s)
 	if p.proto == sockmgr.TCP {
-		// As Go's net and toxiproxy: a relay's writes are already coalesced.
+		// As Go's net and toxiproxy: the relay writes what has come as it
+		// comes, and Nagle's wait for an ACK would add delay (up to a
+		// delayed ACK's 40 ms) to requests written in two parts.
 		_, _ = s.SetOption("TCP_NODELAY", 1)
 	}
 	timeout := p.m.cfg.ConnectTimeout
@@ -551,6 +561,7 @@ func (p *Proxy) acceptLoop(run *proxyRun) {
 // connect connects an accepted connection's upstream and relays the two.
 // A failed upstream is counted and the client's connection reset.
 func (p *Proxy) connect(run *proxyRun, down *sockmgr.Socket) {
+	p.madeSocket(down)
 	_, _ = down.SetOption("TCP_NODELAY", 1)
 	up, err := p.dialUpstream(run.ctx)
 	if err != nil {
@@ -593,4 +604,11 @@ func (p *Proxy) connect(run *proxyRun, down *sockmgr.Socket) {
 	p.mu.Unlock()
 	r.startPair(turns)
 	p.m.sm.Publish(EventRelayCreated, p.owner, r.Info(), "")
+}
+
+// madeSocket tells the proxy's creator about a socket it made.
+func (p *Proxy) madeSocket(s *sockmgr.Socket) {
+	if p.onSocket != nil {
+		p.onSocket(s)
+	}
 }

@@ -118,7 +118,13 @@ s.close()
 func TestProxyConnectionsAreOrdinarySockets(t *testing.T) {
 	e := newEnv(t, sockmgr.Config{}, relay.Config{})
 	up := newEchoServer(t)
-	px := e.newProxy(relay.ProxyOptions{UpstreamAddress: up.addr()})
+	var mu sync.Mutex
+	made := map[string]bool{}
+	px := e.newProxy(relay.ProxyOptions{UpstreamAddress: up.addr(), OnSocket: func(s *sockmgr.Socket) {
+		mu.Lock()
+		made[s.ID()] = true
+		mu.Unlock()
+	}})
 	c := dial(t, px.ListenAddress)
 	if got := roundTrip(t, c, "x"); got != "x" {
 		t.Fatalf("echo %q", got)
@@ -137,6 +143,13 @@ func TestProxyConnectionsAreOrdinarySockets(t *testing.T) {
 	if len(socks) != 3 {
 		t.Fatalf("%d sockets listed, want the listener and both legs", len(socks))
 	}
+	mu.Lock()
+	for _, s := range socks {
+		if !made[s.ID()] {
+			t.Errorf("OnSocket was not told of %s", s.ID())
+		}
+	}
+	mu.Unlock()
 	// The downstream leg is the accepted socket; its peer is the client.
 	a := must[*sockmgr.Socket](t)(e.sm.Get(me, r.A))
 	if a.Info().RemoteAddr.String() != c.LocalAddr().String() || a.Info().ParentID != px.ListenerID {
