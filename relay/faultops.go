@@ -11,8 +11,8 @@ import (
 // faultTarget is a resolved Target: the fault list's owner and what must be
 // locked to change it.
 type faultTarget struct {
-	proxy *Proxy
-	relay *Relay
+	proxy *proxy
+	relay *link
 	id    Target // the resolved ids, for errors and events
 }
 
@@ -84,7 +84,7 @@ func (ft faultTarget) owner() string {
 
 // eachRelay runs f on every relay the target's faults apply to, each with
 // its mutex held; the target is locked.
-func (ft faultTarget) eachRelay(f func(r *Relay)) {
+func (ft faultTarget) eachRelay(f func(r *link)) {
 	if ft.relay != nil {
 		f(ft.relay) // locked by lock()
 		return
@@ -126,7 +126,7 @@ func (m *Manager) AddFault(scope sockmgr.Scope, t Target, f Fault) (Fault, error
 	}
 	fs := newFaultState(nf)
 	*list = append(*list, fs)
-	ft.eachRelay(func(r *Relay) {
+	ft.eachRelay(func(r *link) {
 		r.addAppLocked(fs, ft.proxy != nil)
 		r.replanLocked()
 	})
@@ -160,7 +160,7 @@ func (m *Manager) UpdateFault(scope sockmgr.Scope, t Target, f Fault, paths []st
 		return Fault{}, wrap(op, ft.id, f.Name, err)
 	}
 	fs.cur.Store(&nf)
-	ft.eachRelay(func(r *Relay) {
+	ft.eachRelay(func(r *link) {
 		for _, a := range r.apps {
 			if a.fs == fs {
 				r.evaluateLocked(a)
@@ -190,7 +190,7 @@ func (m *Manager) RemoveFault(scope sockmgr.Scope, t Target, name string) (Fault
 		return Fault{}, wrap(op, ft.id, name, detail(ErrFaultNotFound, "no fault named %q", name))
 	}
 	*list = append((*list)[:i:i], (*list)[i+1:]...)
-	ft.eachRelay(func(r *Relay) {
+	ft.eachRelay(func(r *link) {
 		r.removeAppLocked(fs)
 		r.replanLocked()
 	})

@@ -58,10 +58,10 @@ type Manager struct {
 	mu         sync.Mutex
 	closed     bool
 	seq        uint64
-	proxies    map[string]*Proxy
-	proxyNames map[ownerName]*Proxy
-	relays     map[string]*Relay
-	relayNames map[ownerName]*Relay
+	proxies    map[string]*proxy
+	proxyNames map[ownerName]*proxy
+	relays     map[string]*link
+	relayNames map[ownerName]*link
 	sockets    map[string]socketUse // socket id → who uses it
 	wg         sync.WaitGroup       // every relay's and proxy's goroutines
 
@@ -72,8 +72,8 @@ type ownerName struct{ owner, name string }
 
 // socketUse is what a socket belongs to.
 type socketUse struct {
-	proxy *Proxy
-	relay *Relay
+	proxy *proxy
+	relay *link
 }
 
 // totals are the counters behind Stats.
@@ -99,10 +99,10 @@ func New(sm *sockmgr.Manager, cfg Config) *Manager {
 		sm:         sm,
 		cfg:        cfg,
 		pipes:      newPipePool(cfg.IdlePipes),
-		proxies:    map[string]*Proxy{},
-		proxyNames: map[ownerName]*Proxy{},
-		relays:     map[string]*Relay{},
-		relayNames: map[ownerName]*Relay{},
+		proxies:    map[string]*proxy{},
+		proxyNames: map[ownerName]*proxy{},
+		relays:     map[string]*link{},
+		relayNames: map[ownerName]*link{},
 		sockets:    map[string]socketUse{},
 	}
 	m.totals.endedBy = map[string]uint64{}
@@ -201,7 +201,7 @@ func (m *Manager) Close() error {
 // register adds a relay to the registry under its name (if any) and marks
 // its sockets as used. It fails if the manager is closed, the name is
 // taken, or a socket is in use.
-func (m *Manager) registerRelay(r *Relay, socks ...*sockmgr.Socket) error {
+func (m *Manager) registerRelay(r *link, socks ...*sockmgr.Socket) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -247,7 +247,7 @@ func (u socketUse) describe() string {
 }
 
 // unregisterRelay forgets an ended relay and its sockets' use.
-func (m *Manager) unregisterRelay(r *Relay, socks ...*sockmgr.Socket) {
+func (m *Manager) unregisterRelay(r *link, socks ...*sockmgr.Socket) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.relays[r.id] == r {
@@ -264,7 +264,7 @@ func (m *Manager) unregisterRelay(r *Relay, socks ...*sockmgr.Socket) {
 }
 
 // lookupRelay finds a relay by id or name among those the scope sees.
-func (m *Manager) lookupRelay(scope sockmgr.Scope, ref string) (*Relay, error) {
+func (m *Manager) lookupRelay(scope sockmgr.Scope, ref string) (*link, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.relays[ref]
@@ -286,7 +286,7 @@ func (m *Manager) lookupRelay(scope sockmgr.Scope, ref string) (*Relay, error) {
 }
 
 // lookupProxy finds a proxy by id or name among those the scope sees.
-func (m *Manager) lookupProxy(scope sockmgr.Scope, ref string) (*Proxy, error) {
+func (m *Manager) lookupProxy(scope sockmgr.Scope, ref string) (*proxy, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.proxies[ref]
@@ -333,7 +333,7 @@ type RelayFilter struct {
 // ListRelays returns the relays the scope sees that match the filter, in
 // creation order, and whether more remain.
 func (m *Manager) ListRelays(scope sockmgr.Scope, f RelayFilter) ([]RelayInfo, bool, error) {
-	var proxy *Proxy
+	var proxy *proxy
 	if f.Proxy != "" {
 		p, err := m.lookupProxy(scope, f.Proxy)
 		if err != nil {
@@ -346,14 +346,14 @@ func (m *Manager) ListRelays(scope sockmgr.Scope, f RelayFilter) ([]RelayInfo, b
 	if r := m.relays[f.After]; r != nil {
 		afterSeq = r.seq
 	}
-	var rs []*Relay
+	var rs []*link
 	for _, r := range m.relays {
 		if r.seq > afterSeq && sees(scope, r.owner) && (proxy == nil || r.proxy == proxy) {
 			rs = append(rs, r)
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(rs, func(a, b *Relay) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(rs, func(a, b *link) int { return cmp.Compare(a.seq, b.seq) })
 	more := false
 	if f.Limit > 0 && len(rs) > f.Limit {
 		rs, more = rs[:f.Limit], true
@@ -373,14 +373,14 @@ func (m *Manager) ListProxies(scope sockmgr.Scope, o ListOptions) ([]ProxyInfo, 
 	if p := m.proxies[o.After]; p != nil {
 		afterSeq = p.seq
 	}
-	var ps []*Proxy
+	var ps []*proxy
 	for _, p := range m.proxies {
 		if p.seq > afterSeq && sees(scope, p.owner) {
 			ps = append(ps, p)
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(ps, func(a, b *Proxy) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(ps, func(a, b *proxy) int { return cmp.Compare(a.seq, b.seq) })
 	more := false
 	if o.Limit > 0 && len(ps) > o.Limit {
 		ps, more = ps[:o.Limit], true

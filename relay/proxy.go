@@ -11,13 +11,13 @@ import (
 	"github.com/sockd/sockd/sockmgr"
 )
 
-// Proxy is a listening socket (TCP) or a bound socket (UDP) whose clients
+// proxy is a listening socket (TCP) or a bound socket (UDP) whose clients
 // are relayed to an upstream address: each accepted connection gets a new
 // upstream socket and a relay; each UDP client address gets a session (an
 // upstream socket and a relay from the shared socket). Every socket it
 // makes is an ordinary socket of its owner, made through sockmgr, so the
 // owner's limits, leases and the address policy apply to them.
-type Proxy struct {
+type proxy struct {
 	m           *Manager
 	id, name    string
 	owner       string
@@ -41,7 +41,7 @@ type Proxy struct {
 	enabled    bool
 	deleted    bool
 	faults     []*faultState
-	relays     map[*Relay]struct{}
+	relays     map[*link]struct{}
 	sessions   map[netip.AddrPort]*udpSession
 	run        *proxyRun // the open listener and its goroutines; nil while disabled
 
@@ -160,11 +160,11 @@ func (m *Manager) CreateProxy(ctx context.Context, owner string, opts ProxyOptio
 	if err != nil {
 		return fail(err)
 	}
-	p := &Proxy{
+	p := &proxy{
 		m: m, name: opts.Name, owner: owner, proto: proto, family: fam, leaseID: opts.LeaseID,
 		backlog: opts.Backlog, sessionIdle: opts.SessionIdleTimeout, onSocket: opts.OnSocket, created: time.Now(),
 		listenAddr: opts.ListenAddress, upstream: opts.UpstreamAddress, upFamily: upFam,
-		relays: map[*Relay]struct{}{}, sessions: map[netip.AddrPort]*udpSession{},
+		relays: map[*link]struct{}{}, sessions: map[netip.AddrPort]*udpSession{},
 	}
 	if p.backlog == 0 {
 		p.backlog = DefaultAcceptBacklog
@@ -197,7 +197,7 @@ func (m *Manager) CreateProxy(ctx context.Context, owner string, opts ProxyOptio
 	return info, nil
 }
 
-func (m *Manager) registerProxy(p *Proxy) error {
+func (m *Manager) registerProxy(p *proxy) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -224,7 +224,7 @@ func (m *Manager) registerProxy(p *Proxy) error {
 }
 
 // unregisterProxy forgets a proxy; it reports false if it was gone already.
-func (m *Manager) unregisterProxy(p *Proxy) bool {
+func (m *Manager) unregisterProxy(p *proxy) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.proxies[p.id] != p {
@@ -239,7 +239,7 @@ func (m *Manager) unregisterProxy(p *Proxy) bool {
 
 // openLocked makes, binds and opens the listener and starts its goroutines.
 // p.mu is held (the goroutines wait for it before they make relays).
-func (p *Proxy) openLocked(ctx context.Context) error {
+func (p *proxy) openLocked(ctx context.Context) error {
 	m := p.m
 	s, err := m.sm.Create(p.owner, sockmgr.CreateOptions{Protocol: p.proto, Family: p.family, LeaseID: p.leaseID})
 	if err != nil {
@@ -285,7 +285,7 @@ func (p *Proxy) openLocked(ctx context.Context) error {
 }
 
 // goRun runs f in a goroutine counted by the run and the manager.
-func (p *Proxy) goRun(run *proxyRun, f func(*proxyRun)) {
+func (p *proxy) goRun(run *proxyRun, f func(*proxyRun)) {
 	run.wg.Add(1)
 	p.m.wg.Add(1)
 	go func() {
@@ -296,7 +296,7 @@ func (p *Proxy) goRun(run *proxyRun, f func(*proxyRun)) {
 }
 
 // closeRun closes the listener of one opening and waits for its goroutines.
-func (p *Proxy) closeRun(run *proxyRun) {
+func (p *proxy) closeRun(run *proxyRun) {
 	run.cancel()
 	_ = run.listener.Close()
 	run.wg.Wait()
@@ -309,14 +309,14 @@ func (p *Proxy) closeRun(run *proxyRun) {
 
 // stop closes the listener and ends every connection; it returns the
 // relays it ended.
-func (p *Proxy) stop(reason string, how endHow) []*Relay {
+func (p *proxy) stop(reason string, how endHow) []*link {
 	p.mu.Lock()
 	run := p.run
 	p.run, p.enabled = nil, false
 	if reason != "disabled" {
 		p.deleted = true
 	}
-	relays := make([]*Relay, 0, len(p.relays))
+	relays := make([]*link, 0, len(p.relays))
 	for r := range p.relays {
 		relays = append(relays, r)
 	}
@@ -332,7 +332,7 @@ func (p *Proxy) stop(reason string, how endHow) []*Relay {
 }
 
 // relayEnded forgets an ended relay of the proxy.
-func (p *Proxy) relayEnded(r *Relay) {
+func (p *proxy) relayEnded(r *link) {
 	p.mu.Lock()
 	delete(p.relays, r)
 	p.mu.Unlock()
@@ -431,7 +431,7 @@ func (m *Manager) DeleteProxy(ctx context.Context, scope sockmgr.Scope, ref stri
 	return p.delete(ctx, "deleted")
 }
 
-func (p *Proxy) delete(ctx context.Context, reason string) (ProxyInfo, error) {
+func (p *proxy) delete(ctx context.Context, reason string) (ProxyInfo, error) {
 	p.updMu.Lock()
 	defer p.updMu.Unlock()
 	if !p.m.unregisterProxy(p) {
@@ -453,7 +453,7 @@ func (p *Proxy) delete(ctx context.Context, reason string) (ProxyInfo, error) {
 // hand, or its lease): the proxy turns disabled and its connections go on,
 // as those of a plain listening socket do; if its lease has lapsed, the
 // proxy is deleted.
-func (p *Proxy) listenerGone(run *proxyRun) {
+func (p *proxy) listenerGone(run *proxyRun) {
 	p.m.wg.Add(1)
 	go func() {
 		defer p.m.wg.Done()
@@ -479,7 +479,7 @@ func (p *Proxy) listenerGone(run *proxyRun) {
 }
 
 // Info returns a snapshot of the proxy.
-func (p *Proxy) Info() ProxyInfo {
+func (p *proxy) Info() ProxyInfo {
 	info := ProxyInfo{
 		ID: p.id, Name: p.name, Protocol: p.proto, Owner: p.owner, CreateTime: p.created,
 		SessionIdleTimeout: p.sessionIdle, LeaseID: p.leaseID,
@@ -500,14 +500,14 @@ func (p *Proxy) Info() ProxyInfo {
 }
 
 // upstreamFailed counts a failed upstream connect (or UDP session).
-func (p *Proxy) upstreamFailed(err error) {
+func (p *proxy) upstreamFailed(err error) {
 	p.upErrs.Add(1)
 	p.m.totals.upstreamErrs.Add(1)
 	p.m.sm.Publish(EventUpstreamError, p.owner, p.Info(), err.Error())
 }
 
 // dialUpstream makes and connects a socket to the proxy's upstream now.
-func (p *Proxy) dialUpstream(ctx context.Context) (*sockmgr.Socket, error) {
+func (p *proxy) dialUpstream(ctx context.Context) (*sockmgr.Socket, error) {
 	p.mu.Lock()
 	upstream, fam := p.upstream, p.upFamily
 	p.mu.Unlock()
@@ -531,7 +531,7 @@ func (p *Proxy) dialUpstream(ctx context.Context) (*sockmgr.Socket, error) {
 }
 
 // acceptLoop accepts the proxy's connections until the listener closes.
-func (p *Proxy) acceptLoop(run *proxyRun) {
+func (p *proxy) acceptLoop(run *proxyRun) {
 	blocking := sockmgr.Blocking
 	var zzz sleeper
 	defer zzz.stop()
@@ -560,7 +560,7 @@ func (p *Proxy) acceptLoop(run *proxyRun) {
 
 // connect connects an accepted connection's upstream and relays the two.
 // A failed upstream is counted and the client's connection reset.
-func (p *Proxy) connect(run *proxyRun, down *sockmgr.Socket) {
+func (p *proxy) connect(run *proxyRun, down *sockmgr.Socket) {
 	p.madeSocket(down)
 	_, _ = down.SetOption("TCP_NODELAY", 1)
 	up, err := p.dialUpstream(run.ctx)
@@ -607,7 +607,7 @@ func (p *Proxy) connect(run *proxyRun, down *sockmgr.Socket) {
 }
 
 // madeSocket tells the proxy's creator about a socket it made.
-func (p *Proxy) madeSocket(s *sockmgr.Socket) {
+func (p *proxy) madeSocket(s *sockmgr.Socket) {
 	if p.onSocket != nil {
 		p.onSocket(s)
 	}

@@ -20,20 +20,20 @@ import (
 // socket to the client. A session idle for SessionIdleTimeout is closed.
 
 type udpSession struct {
-	p      *Proxy
+	p      *proxy
 	client netip.AddrPort
-	relay  *Relay
+	relay  *link
 	up     *udpFlow
 	last   atomic.Int64 // unix ns of the last datagram either way
 }
 
 // ended is called by the session's relay once it has ended.
-func (s *udpSession) ended(r *Relay) {
+func (s *udpSession) ended(r *link) {
 	s.up.endExternal()
 	s.p.forgetSession(s)
 }
 
-func (p *Proxy) forgetSession(s *udpSession) {
+func (p *proxy) forgetSession(s *udpSession) {
 	p.mu.Lock()
 	if p.sessions[s.client] == s {
 		delete(p.sessions, s.client)
@@ -42,7 +42,7 @@ func (p *Proxy) forgetSession(s *udpSession) {
 }
 
 // demux receives the shared socket's datagrams until it closes.
-func (p *Proxy) demux(run *proxyRun, rd *sockmgr.Turn) {
+func (p *proxy) demux(run *proxyRun, rd *sockmgr.Turn) {
 	defer rd.Release()
 	rr := newDgramReader(rd, true)
 	defer rr.release()
@@ -86,7 +86,7 @@ func (p *Proxy) demux(run *proxyRun, rd *sockmgr.Turn) {
 
 // deliverFrom passes a client's datagrams to its session, making one if
 // needed (or again, if the last one has just ended).
-func (p *Proxy) deliverFrom(run *proxyRun, from netip.AddrPort, ds [][]byte) {
+func (p *proxy) deliverFrom(run *proxyRun, from netip.AddrPort, ds [][]byte) {
 	for range 2 {
 		s := p.session(run, from)
 		if s == nil {
@@ -105,7 +105,7 @@ func (p *Proxy) deliverFrom(run *proxyRun, from netip.AddrPort, ds [][]byte) {
 }
 
 // session returns the client's session, made now if it has none.
-func (p *Proxy) session(run *proxyRun, client netip.AddrPort) *udpSession {
+func (p *proxy) session(run *proxyRun, client netip.AddrPort) *udpSession {
 	p.mu.Lock()
 	s := p.sessions[client]
 	p.mu.Unlock()
@@ -169,7 +169,7 @@ func (p *Proxy) session(run *proxyRun, client netip.AddrPort) *udpSession {
 }
 
 // reapSessions closes sessions idle for longer than SessionIdleTimeout.
-func (p *Proxy) reapSessions(run *proxyRun) {
+func (p *proxy) reapSessions(run *proxyRun) {
 	every := min(max(p.sessionIdle/4, 10*time.Millisecond), time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()

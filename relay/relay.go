@@ -12,17 +12,17 @@ import (
 	"github.com/sockd/sockd/sockmgr"
 )
 
-// Relay moves bytes between two connected sockets of sockd, both ways, with
+// link is a relay: it moves bytes between two connected sockets of sockd, both ways, with
 // no client in the path: a is the downstream (client's) side, b the
 // upstream; Upstream is a→b and Downstream b→a. Each direction runs in its
 // own goroutine and holds its source's read turn and its destination's
 // write turn while it runs, so the sockets' own callers queue behind it.
-type Relay struct {
+type link struct {
 	m          *Manager
 	id, name   string
 	owner      string
 	proto      sockmgr.Protocol
-	proxy      *Proxy      // nil: a relay of the caller's own sockets
+	proxy      *proxy      // nil: a relay of the caller's own sockets
 	session    *udpSession // a UDP proxy's session: a is the proxy's shared socket
 	a, b       *sockmgr.Socket
 	clientAddr netip.AddrPort
@@ -175,8 +175,8 @@ func releaseTurns(turns []*sockmgr.Turn) {
 	}
 }
 
-func (m *Manager) newRelay(owner, name string, proto sockmgr.Protocol, proxy *Proxy, a, b *sockmgr.Socket) *Relay {
-	r := &Relay{m: m, owner: owner, name: name, proto: proto, proxy: proxy, a: a, b: b,
+func (m *Manager) newRelay(owner, name string, proto sockmgr.Protocol, proxy *proxy, a, b *sockmgr.Socket) *link {
+	r := &link{m: m, owner: owner, name: name, proto: proto, proxy: proxy, a: a, b: b,
 		created: time.Now(), done: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.watchCtx, r.watchCancel = context.WithCancel(r.ctx)
@@ -185,7 +185,7 @@ func (m *Manager) newRelay(owner, name string, proto sockmgr.Protocol, proxy *Pr
 
 // startPair starts a relay of two sockets (TCP, or connected UDP) with the
 // turns taken by takeTurns(a, b): a.read, a.write, b.read, b.write.
-func (r *Relay) startPair(turns []*sockmgr.Turn) {
+func (r *link) startPair(turns []*sockmgr.Turn) {
 	aRead, aWrite, bRead, bWrite := turns[0], turns[1], turns[2], turns[3]
 	if r.proto == sockmgr.TCP {
 		up := newTCPFlow(r, Upstream, aRead, bWrite)
@@ -213,7 +213,7 @@ func (r *Relay) startPair(turns []*sockmgr.Turn) {
 }
 
 // flowFinished is called by a direction once it has moved its last byte.
-func (r *Relay) flowFinished() {
+func (r *link) flowFinished() {
 	r.mu.Lock()
 	r.flowsDone++
 	both := r.flowsDone == 2
@@ -225,7 +225,7 @@ func (r *Relay) flowFinished() {
 
 // terminate asks the relay to end; the first request wins. It returns at
 // once: the relay's own goroutines do the rest (wait on r.done).
-func (r *Relay) terminate(how endHow, reason, why string) {
+func (r *link) terminate(how endHow, reason, why string) {
 	r.mu.Lock()
 	if r.stopping {
 		r.mu.Unlock()
@@ -242,7 +242,7 @@ func (r *Relay) terminate(how endHow, reason, why string) {
 }
 
 // ending reports how a stopping relay ends (0 while it is not stopping).
-func (r *Relay) ending() endHow {
+func (r *link) ending() endHow {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.stopping {
@@ -254,7 +254,7 @@ func (r *Relay) ending() endHow {
 // socketGone ends the relay because one of its sockets was closed by its
 // owner: a proxy's connection closes its other side, a relay of the
 // caller's own sockets leaves it open.
-func (r *Relay) socketGone(s *sockmgr.Socket) {
+func (r *link) socketGone(s *sockmgr.Socket) {
 	how := endKeep
 	if r.proxy != nil {
 		how = endClose
@@ -264,7 +264,7 @@ func (r *Relay) socketGone(s *sockmgr.Socket) {
 
 // supervise waits for the directions, then closes what must be closed,
 // forgets the relay and says so.
-func (r *Relay) supervise() {
+func (r *link) supervise() {
 	defer r.m.wg.Done()
 	r.wg.Wait()
 	r.mu.Lock()
@@ -363,7 +363,7 @@ func (m *Manager) DeleteRelay(ctx context.Context, scope sockmgr.Scope, ref stri
 }
 
 // Info returns a snapshot of the relay.
-func (r *Relay) Info() RelayInfo {
+func (r *link) Info() RelayInfo {
 	info := RelayInfo{
 		ID: r.id, Name: r.name, Protocol: r.proto, A: r.a.ID(), B: r.b.ID(),
 		ClientAddr: r.clientAddr, Owner: r.owner, CreateTime: r.created,
@@ -395,7 +395,7 @@ func (r *Relay) Info() RelayInfo {
 }
 
 // flowOf returns the relay's direction.
-func (r *Relay) flowOf(d Direction) flow {
+func (r *link) flowOf(d Direction) flow {
 	if d == Upstream {
 		return r.up
 	}
@@ -404,7 +404,7 @@ func (r *Relay) flowOf(d Direction) flow {
 
 // addAppLocked rolls a fault for this relay and applies it if the roll
 // says so. r.mu is held.
-func (r *Relay) addAppLocked(fs *faultState, fromProxy bool) *application {
+func (r *link) addAppLocked(fs *faultState, fromProxy bool) *application {
 	a := newApplication(fs, fromProxy)
 	if fromProxy {
 		// The proxy's faults come first, in the proxy's order.
@@ -422,7 +422,7 @@ func (r *Relay) addAppLocked(fs *faultState, fromProxy bool) *application {
 
 // evaluateLocked turns an application on or off after its roll or its
 // fault changed, and (re)arms its timers. r.mu is held.
-func (r *Relay) evaluateLocked(a *application) {
+func (r *link) evaluateLocked(a *application) {
 	f := a.fs.fault()
 	on := a.u < f.Prob()
 	if on && !a.on {
@@ -448,7 +448,7 @@ func (r *Relay) evaluateLocked(a *application) {
 // armLocked sets the application's timer from its fault: TIMEOUT (TCP)
 // closes and RESET_PEER resets the connection once its timeout has passed
 // since the fault first applied.
-func (r *Relay) armLocked(a *application, f Fault) {
+func (r *link) armLocked(a *application, f Fault) {
 	if a.timer != nil {
 		a.timer.Stop()
 		a.timer = nil
@@ -478,7 +478,7 @@ func (r *Relay) armLocked(a *application, f Fault) {
 
 // replanLocked gives both directions the plan of the faults that apply now.
 // r.mu is held.
-func (r *Relay) replanLocked() {
+func (r *link) replanLocked() {
 	if r.up == nil {
 		return
 	}
@@ -488,7 +488,7 @@ func (r *Relay) replanLocked() {
 }
 
 // removeAppLocked forgets the application of fs. r.mu is held.
-func (r *Relay) removeAppLocked(fs *faultState) {
+func (r *link) removeAppLocked(fs *faultState) {
 	for i, a := range r.apps {
 		if a.fs == fs {
 			if a.timer != nil {

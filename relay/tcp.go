@@ -56,7 +56,7 @@ const userChunk = 64 << 10 // the user path's read size
 var bufPool = sync.Pool{New: func() any { b := make([]byte, userChunk); return &b }}
 
 type tcpFlow struct {
-	r        *Relay
+	r        *link
 	dir      Direction
 	src, dst *sockmgr.Socket
 	rd, wr   *sockmgr.Turn
@@ -93,7 +93,7 @@ type tcpFlow struct {
 	wrReleased, finished bool
 }
 
-func newTCPFlow(r *Relay, dir Direction, rd, wr *sockmgr.Turn) *tcpFlow {
+func newTCPFlow(r *link, dir Direction, rd, wr *sockmgr.Turn) *tcpFlow {
 	f := &tcpFlow{r: r, dir: dir, src: rd.Socket(), dst: wr.Socket(), rd: rd, wr: wr}
 	f.drainFn, f.pumpFn = f.drainAttempt, f.pumpAttempt
 	f.recvFn, f.discardFn, f.watchFn = f.recvAttempt, f.discardAttempt, f.watchAttempt

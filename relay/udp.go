@@ -134,7 +134,7 @@ func (rr *dgramReader) release() {
 }
 
 type udpFlow struct {
-	r        *Relay
+	r        *link
 	dir      Direction
 	sink     dgramSink
 	planP    atomic.Pointer[plan]
@@ -153,7 +153,7 @@ type udpFlow struct {
 	out [][]byte
 }
 
-func newUDPFlow(r *Relay, dir Direction, sink dgramSink) *udpFlow {
+func newUDPFlow(r *link, dir Direction, sink dgramSink) *udpFlow {
 	f := &udpFlow{r: r, dir: dir, sink: sink}
 	f.setPath(PathDirect)
 	return f
