@@ -170,20 +170,30 @@ func TestDeleteRelayLosesNoByte(t *testing.T) {
 	if string(got) != "in flight" {
 		t.Fatalf("server read %q", got)
 	}
-	// The sockets are the caller's again: a plain Send and Recv work.
+	// The sockets are the caller's again, and their stream offsets count
+	// the relayed bytes: a Send and a Recv at the offsets the counters say
+	// go on where the relay left off.
 	ctx := ctxT(t)
-	_, err = p.b.Send(ctx, []byte("direct"), sockmgr.SendOptions{All: true})
+	sent := int64(p.b.Info().Counters.BytesSent)
+	if sent != int64(len("in flight")) {
+		t.Fatalf("b wrote %d bytes, the relay passed %d", sent, len("in flight"))
+	}
+	_, err = p.b.Send(ctx, []byte("direct"), sockmgr.SendOptions{All: true, Offset: &sent})
 	check(t, err)
 	got = make([]byte, 6)
 	_, err = io.ReadFull(p.server, got)
 	check(t, err)
+	if string(got) != "direct" {
+		t.Fatalf("server read %q", got)
+	}
 	if _, err := p.client.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.a.Recv(ctx, sockmgr.RecvOptions{MaxBytes: 10, Timeout: ptr(5 * time.Second)})
+	off := int64(p.a.Info().Counters.BytesReceived)
+	res, err := p.a.Recv(ctx, sockmgr.RecvOptions{MaxBytes: 10, Offset: &off, Timeout: ptr(5 * time.Second)})
 	check(t, err)
-	if string(res.Data) != "hi" {
-		t.Fatalf("a.Recv = %q", res.Data)
+	if string(res.Data) != "hi" || res.Offset != int64(len("in flight")) {
+		t.Fatalf("a.Recv = %q at offset %d", res.Data, res.Offset)
 	}
 }
 
