@@ -45,6 +45,9 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// IdlePipes is how many splice pipes are kept for reuse; 0: 16.
 	IdlePipes int
+	// Tap, if set, says where a socket's traffic is recorded (nil, untyped:
+	// nowhere); see Tap and Manager.Retap.
+	Tap func(s *sockmgr.Socket) Tap
 }
 
 // Manager holds the relays and proxies made over one sockmgr.Manager. Like

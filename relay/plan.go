@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"net/netip"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,11 @@ type plan struct {
 	corrupt   []float64
 	reorder   *ReorderParams
 	faulted   bool // any fault applies (UDP: the direction goes through its writer)
+	// Where the direction's source and destination record their traffic
+	// (nil: they do not).
+	srcTap, dstTap Tap
+	srcPeer        netip.AddrPort // the source's peer, for srcTap
+	dstPeer        netip.AddrPort // the destination's peer, for dstTap
 }
 
 // tcpMode is the mode for a direction that has read read bytes.
@@ -97,7 +103,7 @@ func (p *plan) tcpMode(read uint64, noSplice bool) mode {
 		return modePause
 	case p.drop:
 		return modeDrop
-	case p.latency > 0 || p.jitter > 0 || p.slicer != nil || noSplice:
+	case p.latency > 0 || p.jitter > 0 || p.slicer != nil || noSplice || p.srcTap != nil || p.dstTap != nil:
 		return modeUser
 	}
 	return modeSplice

@@ -483,8 +483,31 @@ func (r *link) replanLocked() {
 		return
 	}
 	for _, d := range []Direction{Upstream, Downstream} {
-		r.flowOf(d).setPlan(buildPlan(r.ctx, r.apps, d))
+		p := buildPlan(r.ctx, r.apps, d)
+		src, dst := r.a, r.b
+		if d == Downstream {
+			src, dst = r.b, r.a
+		}
+		if p.srcTap = r.m.tapOf(src); p.srcTap != nil {
+			p.srcPeer = r.peerOf(src)
+		}
+		if p.dstTap = r.m.tapOf(dst); p.dstTap != nil {
+			p.dstPeer = r.peerOf(dst)
+		}
+		if p.srcTap != nil || p.dstTap != nil {
+			p.faulted = true // UDP: through the writer, which records
+		}
+		r.flowOf(d).setPlan(p)
 	}
+}
+
+// peerOf is the address a socket of the relay exchanges with: its remote
+// address, or for a UDP proxy's shared socket the session's client.
+func (r *link) peerOf(s *sockmgr.Socket) netip.AddrPort {
+	if r.session != nil && s == r.a {
+		return r.clientAddr
+	}
+	return s.Info().RemoteAddr
 }
 
 // removeAppLocked forgets the application of fs. r.mu is held.

@@ -194,6 +194,9 @@ func (f *tcpFlow) flushInflight(ctx context.Context) error {
 		n, err := f.snd.sendAll(ctx, b)
 		if n > 0 {
 			f.counted(n)
+			if p := f.planP.Load(); p.dstTap != nil {
+				p.dstTap.Sent(time.Now(), b[:n], p.dstPeer)
+			}
 		}
 		if n < len(b) {
 			f.carry[0] = b[n:]
@@ -414,7 +417,13 @@ func (f *tcpFlow) discardAttempt(fd int) bool {
 		return true
 	}
 	for {
-		n, err := recvStream(fd, nil, maxPipeSize, unix.MSG_TRUNC)
+		var n int
+		var err error
+		if f.recvBuf != nil {
+			n, err = recvStream(fd, f.recvBuf, 0, 0)
+		} else {
+			n, err = recvStream(fd, nil, maxPipeSize, unix.MSG_TRUNC)
+		}
 		switch err {
 		case nil:
 			f.got = n
@@ -486,6 +495,9 @@ func (f *tcpFlow) user(p *plan) error {
 		}
 		f.readN.Add(uint64(n))
 		c := &chunk{ts: time.Now(), jit: jitterDraw()}
+		if p.srcTap != nil {
+			p.srcTap.Received(c.ts, (*bp)[:n], p.srcPeer)
+		}
 		if n < userChunk/8 {
 			c.data = append([]byte(nil), (*bp)[:n]...)
 			bufPool.Put(bp)
@@ -516,6 +528,10 @@ func (f *tcpFlow) drop(p *plan) error {
 	if err := f.flushInflight(f.r.ctx); err != nil {
 		return f.ctxErr(err)
 	}
+	defer f.dropDone()
+	if p.srcTap != nil {
+		f.recvBuf = make([]byte, userChunk) // what is dropped is still recorded as received
+	}
 	for f.planP.Load() == p {
 		f.got, f.opErr = 0, nil
 		f.attemptPlan, f.stale = p, false
@@ -532,11 +548,17 @@ func (f *tcpFlow) drop(p *plan) error {
 		if f.got == 0 {
 			return errEOF
 		}
+		if p.srcTap != nil {
+			p.srcTap.Received(time.Now(), f.recvBuf[:f.got], p.srcPeer)
+		}
 		f.readN.Add(uint64(f.got))
 		f.rd.Count(f.got, 0)
 	}
 	return errReplan
 }
+
+// dropDone forgets drop's buffer.
+func (f *tcpFlow) dropDone() { f.recvBuf = nil }
 
 // passEOF passes the source's EOF on as shutdown(SHUT_WR) of the
 // destination (after SLOW_CLOSE's delay), while the other direction keeps
@@ -802,6 +824,9 @@ func (w *tcpWriter) write(c *chunk) error {
 		sent, err := w.snd.sendAll(f.r.ctx, c.data[w.curOff:w.curOff+n])
 		if sent > 0 {
 			f.counted(sent)
+			if p.dstTap != nil {
+				p.dstTap.Sent(time.Now(), c.data[w.curOff:w.curOff+sent], p.dstPeer)
+			}
 			w.curOff += sent
 			w.held.Add(-int64(sent))
 			w.signal()

@@ -275,7 +275,8 @@ func (f *udpFlow) deliver(ds [][]byte) error {
 			}
 		}
 		f.setPath(PathDirect)
-		return f.sendOut(ds)
+		_, err := f.sendOut(ds)
+		return err
 	}
 	f.setPath(PathUser)
 	if f.w == nil {
@@ -283,6 +284,9 @@ func (f *udpFlow) deliver(ds [][]byte) error {
 	}
 	now := time.Now()
 	for _, d := range ds {
+		if p.srcTap != nil {
+			p.srcTap.Received(now, d, p.srcPeer)
+		}
 		if p.drop || f.lost(p) {
 			continue
 		}
@@ -354,8 +358,9 @@ func (ls *lossStage) lose() bool {
 	return lost
 }
 
-// sendOut sends datagrams through the sink and counts them.
-func (f *udpFlow) sendOut(ds [][]byte) error {
+// sendOut sends datagrams through the sink and counts them; it returns
+// how many went out.
+func (f *udpFlow) sendOut(ds [][]byte) (int, error) {
 	n, bytes, err := f.sink.send(f.r.ctx, ds)
 	if n > 0 {
 		f.moved.Add(uint64(bytes))
@@ -370,9 +375,9 @@ func (f *udpFlow) sendOut(ds [][]byte) error {
 		}
 	}
 	if err != nil && f.r.ctx.Err() != nil {
-		return errStopped
+		return n, errStopped
 	}
-	return err
+	return n, err
 }
 
 // udpItem is a datagram queued for the writer.
@@ -578,10 +583,13 @@ func (w *udpWriter) send(it udpItem) error {
 		return nil // it waited too long for the rate: dropped
 	}
 	w.one[0] = it.data
-	err := f.sendOut(w.one[:])
+	n, err := f.sendOut(w.one[:])
 	w.one[0] = nil
 	if err != nil {
 		return err
+	}
+	if n == 1 && p.dstTap != nil {
+		p.dstTap.Sent(time.Now(), it.data, p.dstPeer)
 	}
 	if p.rate > 0 {
 		if _, err := w.zzz.sleep(w.pc.after(len(it.data), p.rate, time.Now()), p.ctx, f.r.ctx); err != nil {
