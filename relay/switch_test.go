@@ -149,9 +149,9 @@ func TestSwitchingPathsLosesNoByte(t *testing.T) {
 			return err
 		},
 	}
-	const every = 3 << 20
+	every := uint64(total / 40) // 3.2 MiB of the full 128
 	switches := 0
-	next := uint64(every)
+	next := every
 	deadline := time.Now().Add(5 * time.Minute)
 loop:
 	for i := 0; time.Now().Before(deadline); {
