@@ -2,8 +2,8 @@ package relay
 
 import (
 	"context"
-	"net/netip"
 	"math/rand/v2"
+	"net/netip"
 	"sync/atomic"
 	"time"
 )
