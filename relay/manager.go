@@ -319,11 +319,12 @@ func clip(s string) string {
 	return s
 }
 
-// ListOptions page a listing: in creation order, after the id After, at most
-// Limit (0: all).
+// ListOptions page a listing: in creation order, after the position
+// AfterSeq (an Info's Seq: a position, not an id, so that an item gone
+// between two pages shifts nothing), at most Limit (0: all).
 type ListOptions struct {
-	After string
-	Limit int
+	AfterSeq uint64
+	Limit    int
 }
 
 // RelayFilter selects relays in ListRelays.
@@ -345,13 +346,9 @@ func (m *Manager) ListRelays(scope sockmgr.Scope, f RelayFilter) ([]RelayInfo, b
 		proxy = p
 	}
 	m.mu.Lock()
-	var afterSeq uint64
-	if r := m.relays[f.After]; r != nil {
-		afterSeq = r.seq
-	}
 	var rs []*link
 	for _, r := range m.relays {
-		if r.seq > afterSeq && sees(scope, r.owner) && (proxy == nil || r.proxy == proxy) {
+		if r.seq > f.AfterSeq && sees(scope, r.owner) && (proxy == nil || r.proxy == proxy) {
 			rs = append(rs, r)
 		}
 	}
@@ -372,13 +369,9 @@ func (m *Manager) ListRelays(scope sockmgr.Scope, f RelayFilter) ([]RelayInfo, b
 // whether more remain.
 func (m *Manager) ListProxies(scope sockmgr.Scope, o ListOptions) ([]ProxyInfo, bool) {
 	m.mu.Lock()
-	var afterSeq uint64
-	if p := m.proxies[o.After]; p != nil {
-		afterSeq = p.seq
-	}
 	var ps []*proxy
 	for _, p := range m.proxies {
-		if p.seq > afterSeq && sees(scope, p.owner) {
+		if p.seq > o.AfterSeq && sees(scope, p.owner) {
 			ps = append(ps, p)
 		}
 	}

@@ -481,7 +481,7 @@ func (p *proxy) listenerGone(run *proxyRun) {
 // Info returns a snapshot of the proxy.
 func (p *proxy) Info() ProxyInfo {
 	info := ProxyInfo{
-		ID: p.id, Name: p.name, Protocol: p.proto, Owner: p.owner, CreateTime: p.created,
+		Seq: p.seq, ID: p.id, Name: p.name, Protocol: p.proto, Owner: p.owner, CreateTime: p.created,
 		SessionIdleTimeout: p.sessionIdle, LeaseID: p.leaseID,
 		TotalConnections: p.total.Load(), UpstreamErrors: p.upErrs.Load(),
 		BytesUpstream: p.bytes[Upstream].Load(), BytesDownstream: p.bytes[Downstream].Load(),

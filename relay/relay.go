@@ -365,7 +365,7 @@ func (m *Manager) DeleteRelay(ctx context.Context, scope sockmgr.Scope, ref stri
 // Info returns a snapshot of the relay.
 func (r *link) Info() RelayInfo {
 	info := RelayInfo{
-		ID: r.id, Name: r.name, Protocol: r.proto, A: r.a.ID(), B: r.b.ID(),
+		Seq: r.seq, ID: r.id, Name: r.name, Protocol: r.proto, A: r.a.ID(), B: r.b.ID(),
 		ClientAddr: r.clientAddr, Owner: r.owner, CreateTime: r.created,
 	}
 	if r.proxy != nil {

@@ -241,6 +241,7 @@ const (
 
 // ProxyInfo is a snapshot of a proxy, as sockd.v1.Proxy.
 type ProxyInfo struct {
+	Seq      uint64 // creation order (unique, increasing): a position for paging
 	ID       string
 	Name     string
 	Protocol sockmgr.Protocol
@@ -269,6 +270,7 @@ type ProxyInfo struct {
 
 // RelayInfo is a snapshot of a relay, as sockd.v1.Relay.
 type RelayInfo struct {
+	Seq      uint64 // creation order (unique, increasing): a position for paging
 	ID       string
 	Name     string
 	Protocol sockmgr.Protocol

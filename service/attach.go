@@ -61,7 +61,7 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 	// Offsets (TCP): where delivery starts, and how much of the client's
 	// stream is already written.
 	as := &attachStream{stream: stream, acked: make(chan struct{}, 1)}
-	hello := &sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Socket{Socket: toProto(info)}}
+	hello := &sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Socket{Socket: s.socketProto(info)}}
 	if info.Protocol == sockmgr.TCP {
 		as.recvFrom = int64(info.Counters.BytesReceived)
 		if open.RecvOffset != nil {

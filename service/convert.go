@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/relay"
 	"github.com/sockd/sockd/sockmgr"
 )
 
@@ -83,9 +84,21 @@ var eventKinds = map[sockmgr.EventKind]sockdv1.EventKind{
 	sockmgr.EventClosed:    sockdv1.EventKind_EVENT_KIND_CLOSED,
 	sockmgr.EventError:     sockdv1.EventKind_EVENT_KIND_ERROR,
 	sockmgr.EventMissed:    sockdv1.EventKind_EVENT_KIND_MISSED,
+
+	relay.EventProxyCreated:  sockdv1.EventKind_EVENT_KIND_PROXY_CREATED,
+	relay.EventProxyUpdated:  sockdv1.EventKind_EVENT_KIND_PROXY_UPDATED,
+	relay.EventProxyDeleted:  sockdv1.EventKind_EVENT_KIND_PROXY_DELETED,
+	relay.EventUpstreamError: sockdv1.EventKind_EVENT_KIND_PROXY_UPDATED, // detail says the upstream failed
+	relay.EventRelayCreated:  sockdv1.EventKind_EVENT_KIND_RELAY_CREATED,
+	relay.EventRelayEnded:    sockdv1.EventKind_EVENT_KIND_RELAY_ENDED,
+	relay.EventFaultAdded:    sockdv1.EventKind_EVENT_KIND_FAULT_ADDED,
+	relay.EventFaultUpdated:  sockdv1.EventKind_EVENT_KIND_FAULT_UPDATED,
+	relay.EventFaultRemoved:  sockdv1.EventKind_EVENT_KIND_FAULT_REMOVED,
 }
 
-func eventToProto(e sockmgr.Event) *sockdv1.Event {
+// eventToProto converts an event of sockmgr's feed: a socket's, or (with a
+// Subject) a proxy's, a relay's or a fault's that package relay published.
+func (s *Server) eventToProto(e sockmgr.Event) *sockdv1.Event {
 	ev := &sockdv1.Event{
 		Seq:    e.Seq,
 		Time:   timestamppb.New(e.Time),
@@ -93,10 +106,35 @@ func eventToProto(e sockmgr.Event) *sockdv1.Event {
 		Detail: e.Detail,
 		Missed: e.Missed,
 	}
-	if e.Kind != sockmgr.EventMissed {
-		ev.Socket = toProto(e.Socket)
+	switch subj := e.Subject.(type) {
+	case nil:
+		if e.Kind != sockmgr.EventMissed {
+			ev.Socket = s.socketProto(e.Socket)
+		}
+	case relay.ProxyInfo:
+		ev.Proxy = proxyToProto(subj)
+	case relay.RelayInfo:
+		ev.Relay = relayToProto(subj)
+	case relay.FaultInfo:
+		ev.Fault = faultToProto(subj.Fault)
+		if subj.ProxyID != "" {
+			ev.Proxy = &sockdv1.Proxy{Id: subj.ProxyID}
+		}
+		if subj.RelayID != "" {
+			ev.Relay = &sockdv1.Relay{Id: subj.RelayID}
+		}
 	}
 	return ev
+}
+
+// socketProto is a socket's snapshot for the API, with the proxy and relay
+// it belongs to.
+func (s *Server) socketProto(i sockmgr.Info) *sockdv1.Socket {
+	p := toProto(i)
+	if s.cfg.Relays != nil {
+		p.ProxyId, p.RelayId = s.cfg.Relays.OwnerOf(i.ID)
+	}
+	return p
 }
 
 // timeoutFrom converts an optional request timeout; nil means "the socket's".

@@ -67,7 +67,7 @@ func (s *Server) WatchEvents(req *sockdv1.WatchEventsRequest, stream sockdv1.Soc
 			}
 			return toStatus(ctx, err)
 		}
-		if err := stream.Send(eventToProto(ev)); err != nil {
+		if err := stream.Send(s.eventToProto(ev)); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/sockd/sockd/codec"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/relay"
 	"github.com/sockd/sockd/sockmgr"
 )
 
@@ -23,6 +24,9 @@ type Config struct {
 	MaxBytesPerCall int // data in one call; 0: DefaultMaxBytesPerCall
 	// Info is what GetServerInfo reports of the daemon.
 	Info ServerInfo
+	// Relays, if set, are the proxies and relays over the manager's sockets
+	// (a socket's proxy_id and relay_id come from there).
+	Relays *relay.Manager
 }
 
 // Server implements sockd.v1.SocketService over a sockmgr.Manager.
@@ -165,7 +169,7 @@ func (s *Server) CreateSocket(ctx context.Context, req *sockdv1.CreateSocketRequ
 			return fail(err)
 		}
 	}
-	return toProto(sock.Info()), nil
+	return s.socketProto(sock.Info()), nil
 }
 
 // GetSocket implements sockd.v1.SocketService.
@@ -174,7 +178,7 @@ func (s *Server) GetSocket(ctx context.Context, req *sockdv1.GetSocketRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return toProto(sock.Info()), nil
+	return s.socketProto(sock.Info()), nil
 }
 
 // ListSockets implements sockd.v1.SocketService.
@@ -205,7 +209,7 @@ func (s *Server) ListSockets(ctx context.Context, req *sockdv1.ListSocketsReques
 	socks, more := s.m.List(scopeOf(ctx), sockmgr.Filter{Labels: labels, State: state, Protocol: proto, AfterSeq: after, Limit: size})
 	resp := &sockdv1.ListSocketsResponse{Sockets: make([]*sockdv1.Socket, 0, len(socks))}
 	for _, sock := range socks {
-		resp.Sockets = append(resp.Sockets, toProto(sock.Info()))
+		resp.Sockets = append(resp.Sockets, s.socketProto(sock.Info()))
 	}
 	if more {
 		resp.NextPageToken = encodePageToken(socks[len(socks)-1].Seq(), listing)
@@ -222,7 +226,7 @@ func (s *Server) CloseSocket(ctx context.Context, req *sockdv1.CloseSocketReques
 	if err := sock.Close(); err != nil {
 		return nil, toStatus(ctx, err)
 	}
-	return toProto(sock.Info()), nil
+	return s.socketProto(sock.Info()), nil
 }
 
 // Bind implements sockd.v1.SocketService.
@@ -237,7 +241,7 @@ func (s *Server) Bind(ctx context.Context, req *sockdv1.BindRequest) (*sockdv1.S
 	if err := sock.Bind(ctx, req.GetAddress()); err != nil {
 		return nil, toStatus(ctx, err)
 	}
-	return toProto(sock.Info()), nil
+	return s.socketProto(sock.Info()), nil
 }
 
 // Listen implements sockd.v1.SocketService.
@@ -255,7 +259,7 @@ func (s *Server) Listen(ctx context.Context, req *sockdv1.ListenRequest) (*sockd
 	if err := sock.Listen(backlog); err != nil {
 		return nil, toStatus(ctx, err)
 	}
-	return toProto(sock.Info()), nil
+	return s.socketProto(sock.Info()), nil
 }
 
 // Accept implements sockd.v1.SocketService.
@@ -277,7 +281,7 @@ func (s *Server) Accept(ctx context.Context, req *sockdv1.AcceptRequest) (*sockd
 	if err != nil {
 		return nil, toStatus(ctx, err)
 	}
-	return toProto(conn.Info()), nil
+	return s.socketProto(conn.Info()), nil
 }
 
 // Connect implements sockd.v1.SocketService.
@@ -296,7 +300,7 @@ func (s *Server) Connect(ctx context.Context, req *sockdv1.ConnectRequest) (*soc
 	if err := sock.Connect(ctx, req.GetAddress(), timeout); err != nil {
 		return nil, toStatus(ctx, err)
 	}
-	return toProto(sock.Info()), nil
+	return s.socketProto(sock.Info()), nil
 }
 
 // Shutdown implements sockd.v1.SocketService.
@@ -312,7 +316,7 @@ func (s *Server) Shutdown(ctx context.Context, req *sockdv1.ShutdownRequest) (*s
 	if err := sock.Shutdown(how); err != nil {
 		return nil, toStatus(ctx, err)
 	}
-	return toProto(sock.Info()), nil
+	return s.socketProto(sock.Info()), nil
 }
 
 // SetOption implements sockd.v1.SocketService.
@@ -364,7 +368,7 @@ func (s *Server) SetTimeout(ctx context.Context, req *sockdv1.SetTimeoutRequest)
 	if err := sock.SetTimeout(timeout); err != nil {
 		return nil, toStatus(ctx, err)
 	}
-	return toProto(sock.Info()), nil
+	return s.socketProto(sock.Info()), nil
 }
 
 // Send implements sockd.v1.SocketService.

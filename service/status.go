@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/relay"
 	"github.com/sockd/sockd/sockmgr"
 )
 
@@ -79,6 +80,13 @@ var errorTable = []errorRule{
 	{syscall.ENOBUFS, codes.ResourceExhausted, 0},
 	{syscall.ENOMEM, codes.ResourceExhausted, 0},
 
+	// The relay's own sentinels wrap none of sockmgr's, so their place
+	// here is free; the sockmgr errors they may carry are below.
+	{relay.ErrProxyNotFound, codes.NotFound, sockdv1.ErrorReason_PROXY_NOT_FOUND},
+	{relay.ErrRelayNotFound, codes.NotFound, sockdv1.ErrorReason_RELAY_NOT_FOUND},
+	{relay.ErrFaultNotFound, codes.NotFound, sockdv1.ErrorReason_FAULT_NOT_FOUND},
+	{relay.ErrFaultExists, codes.AlreadyExists, sockdv1.ErrorReason_FAULT_EXISTS},
+	{relay.ErrSocketInUse, codes.FailedPrecondition, sockdv1.ErrorReason_SOCKET_IN_USE},
 	{sockmgr.ErrOffsetUnavailable, codes.FailedPrecondition, sockdv1.ErrorReason_OFFSET_UNAVAILABLE},
 	{sockmgr.ErrInvalidOffset, codes.InvalidArgument, sockdv1.ErrorReason_INVALID_OFFSET},
 	{sockmgr.ErrRetentionFull, codes.ResourceExhausted, ReasonLimitExceeded},
@@ -127,6 +135,14 @@ func toStatus(ctx context.Context, err error) error {
 	}
 	code, reason := classify(err)
 	md := map[string]string{}
+	var re *relay.Error
+	if errors.As(err, &re) {
+		for k, v := range map[string]string{"op": re.Op, "proxyId": re.ProxyID, "relayId": re.RelayID, "fault": re.Fault, "field": re.Field} {
+			if v != "" {
+				md[k] = v
+			}
+		}
+	}
 	var oe *sockmgr.OpError
 	if errors.As(err, &oe) {
 		md["op"] = oe.Op
