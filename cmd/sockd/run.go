@@ -26,6 +26,7 @@ import (
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/policy"
+	"github.com/sockd/sockd/relay"
 	"github.com/sockd/sockd/service"
 	"github.com/sockd/sockd/sockmgr"
 )
@@ -59,6 +60,7 @@ type daemon struct {
 	cfg     *config
 	log     *slog.Logger
 	mgr     *sockmgr.Manager
+	relays  *relay.Manager
 	pol     *policy.Policy
 	auth    *service.Auth
 	tls     *tls.Config
@@ -115,6 +117,10 @@ func build(cfg *config, stderr io.Writer) (d *daemon, err error) {
 		RetainBytes:        cfg.retainBytes,
 	})
 	d.undo = append(d.undo, func() { _ = d.mgr.Close() })
+	// Proxies and relays over the same sockets; closed (drained) before the
+	// sockets are (undo runs last first).
+	d.relays = relay.New(d.mgr, relay.Config{})
+	d.undo = append(d.undo, func() { _ = d.relays.Close() })
 	d.buildGRPC()
 	if d.httpLis != nil {
 		if err := d.buildHTTP(); err != nil {
@@ -181,7 +187,8 @@ func (c *config) msgLimit() int { return 2*c.maxCallBytes + 64<<10 }
 
 func (d *daemon) buildGRPC() {
 	cfg := d.cfg
-	svc := service.New(d.mgr, service.Config{MaxBytesPerCall: cfg.maxCallBytes, Info: d.serverInfo()})
+	svc := service.New(d.mgr, service.Config{MaxBytesPerCall: cfg.maxCallBytes, Info: d.serverInfo(), Relays: d.relays})
+	proxies := service.NewProxyServer(d.relays)
 	burst := cfg.rateBurst
 	if burst == 0 {
 		burst = int(cfg.rate)
@@ -191,7 +198,7 @@ func (d *daemon) buildGRPC() {
 		MaxStreamsPerPrincipal: cfg.maxStreamsPerPrincipal,
 	})
 	// Metrics count every call, refused ones included: outermost.
-	d.metrics = service.NewMetrics(d.mgr)
+	d.metrics = service.NewMetrics(d.mgr).WithRelays(d.relays)
 	unaryMetrics, streamMetrics := d.metrics.Interceptors()
 	unary = append([]grpc.UnaryServerInterceptor{unaryMetrics}, unary...)
 	stream = append([]grpc.StreamServerInterceptor{streamMetrics}, stream...)
@@ -231,11 +238,13 @@ func (d *daemon) buildGRPC() {
 	d.healthSrv = health.NewServer()
 	for _, srv := range d.servers() {
 		sockdv1.RegisterSocketServiceServer(srv, svc)
+		sockdv1.RegisterProxyServiceServer(srv, proxies)
 		healthpb.RegisterHealthServer(srv, d.healthSrv)
 		reflection.Register(srv)
 		d.metrics.InitializeMetrics(srv)
 	}
 	d.healthSrv.SetServingStatus(sockdv1.SocketService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	d.healthSrv.SetServingStatus(sockdv1.ProxyService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 }
 
 // buildHTTP makes the REST gateway, a gRPC client of this very server over
@@ -287,7 +296,7 @@ func (d *daemon) serverInfo() service.ServerInfo {
 		}
 		return out
 	}
-	features := []string{}
+	features := []string{"proxies"}
 	if d.tls != nil {
 		features = append(features, "tls")
 	}
@@ -380,8 +389,12 @@ func (d *daemon) shutdown() {
 	case <-time.After(d.cfg.shutdownTimeout):
 		d.log.Warn("in-flight calls still running: closing their sockets")
 	}
-	// Closing every socket wakes any call still blocked on one; it answers
+	// Relays drain (each writes out what it holds, within a second), then
+	// closing every socket wakes any call still blocked on one; it answers
 	// SHUTTING_DOWN.
+	if err := d.relays.Close(); err != nil {
+		d.log.Warn("stopping relays", "err", err)
+	}
 	if err := d.mgr.Close(); err != nil {
 		d.log.Warn("closing sockets", "err", err)
 	}
