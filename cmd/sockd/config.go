@@ -27,6 +27,7 @@ import (
 type config struct {
 	grpcAddr        string
 	httpAddr        string
+	toxiproxyAddr   string
 	maxCallBytes    int
 	retainBytes     int
 	logLevel        string
@@ -108,6 +109,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.grpcAddr, "grpc-addr", "127.0.0.1:50051", "gRPC listen address (host:port; port 0 picks a free one)")
 	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for the live view (/), the REST gateway, /openapi.json, /healthz and /metrics; empty disables")
+	fs.StringVar(&c.toxiproxyAddr, "toxiproxy-addr", "", "serve toxiproxy 2.x's HTTP API here (toxiproxy's own port is 8474), so that toxiproxy-cli and toxiproxy's client libraries drive sockd's proxies; empty: off")
 	fs.IntVar(&c.maxCallBytes, "max-call-bytes", service.DefaultMaxBytesPerCall, "most data in one Send, Recv, SendTo, RecvFrom or Attach message")
 	fs.IntVar(&c.retainBytes, "retain-bytes", sockmgr.DefaultRetainBytes, "delivered bytes a TCP socket keeps for a client that asks again from an offset (Recv from_offset, Attach resume); a Recv that uses offsets returns at most this much")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -228,7 +230,10 @@ func (c *config) validate() error {
 	}
 	tls := c.tlsCert != ""
 	auth := c.tokenFile != "" || c.tlsClientCA != ""
-	for _, l := range []struct{ flag, addr string }{{"--grpc-addr", c.grpcAddr}, {"--http-addr", c.httpAddr}} {
+	if c.toxiproxyAddr != "" && c.httpAddr == "" {
+		return fmt.Errorf("%w: --toxiproxy-addr needs the HTTP side (--http-addr): it calls sockd through the same gateway", errUsage)
+	}
+	for _, l := range []struct{ flag, addr string }{{"--grpc-addr", c.grpcAddr}, {"--http-addr", c.httpAddr}, {"--toxiproxy-addr", c.toxiproxyAddr}} {
 		if l.addr == "" {
 			continue
 		}

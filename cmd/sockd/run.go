@@ -68,6 +68,7 @@ type daemon struct {
 
 	grpcLis    net.Listener
 	httpLis    net.Listener // nil: no HTTP side
+	toxiLis    net.Listener // nil: no toxiproxy API
 	gatewayLis *service.GatewayListener
 
 	networkSrv *grpc.Server // on grpcLis, with TLS when configured
@@ -75,6 +76,7 @@ type daemon struct {
 	healthSrv  *health.Server
 	gatewayCC  *grpc.ClientConn
 	httpSrv    *http.Server
+	toxiSrv    *http.Server
 
 	streamsDone chan struct{} // closed at shutdown: open-ended streams end
 	healthy     atomic.Bool
@@ -147,7 +149,15 @@ func (d *daemon) listen() error {
 		d.undo = append(d.undo, func() { lis.Close() })
 		d.httpLis = lis
 	}
-	for _, l := range []net.Listener{d.grpcLis, d.httpLis} {
+	if d.cfg.toxiproxyAddr != "" {
+		lis, err := net.Listen(listenNetwork(d.cfg.toxiproxyAddr), d.cfg.toxiproxyAddr)
+		if err != nil {
+			return fmt.Errorf("toxiproxy API listener: %w", err)
+		}
+		d.undo = append(d.undo, func() { lis.Close() })
+		d.toxiLis = lis
+	}
+	for _, l := range []net.Listener{d.grpcLis, d.httpLis, d.toxiLis} {
 		if l != nil {
 			d.pol.Own = append(d.pol.Own, l.Addr().(*net.TCPAddr).AddrPort())
 		}
@@ -277,6 +287,14 @@ func (d *daemon) buildHTTP() error {
 		d.httpLis = tls.NewListener(d.httpLis, d.tls)
 	}
 	d.httpSrv = newHTTPServer(cfg, handler, d.log)
+	if d.toxiLis != nil {
+		if d.toxiSrv, err = d.buildToxiproxy(cc); err != nil {
+			return err
+		}
+		if d.tls != nil {
+			d.toxiLis = tls.NewListener(d.toxiLis, d.tls)
+		}
+	}
 	return nil
 }
 
@@ -336,10 +354,20 @@ func (d *daemon) serve(ctx context.Context) error {
 			}
 		})
 	}
+	if d.toxiSrv != nil {
+		wg.Go(func() {
+			if err := d.toxiSrv.Serve(d.toxiLis); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		})
+	}
 	stopNudge := startMemoryNudge(d.log)
 	attrs := []any{"grpc", d.grpcLis.Addr().String()}
 	if d.httpLis != nil {
 		attrs = append(attrs, "http", d.httpLis.Addr().String())
+	}
+	if d.toxiLis != nil {
+		attrs = append(attrs, "toxiproxy", d.toxiLis.Addr().String())
 	}
 	attrs = append(attrs, "version", version(), "tls", d.tls != nil, "mtls", d.cfg.tlsClientCA != "", "auth", d.auth.Required(), "policy", d.pol.String())
 	d.log.Info("listening", attrs...)
@@ -408,6 +436,9 @@ func (d *daemon) shutdown() {
 	}
 	if d.httpSrv != nil {
 		_ = d.httpSrv.Close()
+	}
+	if d.toxiSrv != nil {
+		_ = d.toxiSrv.Close()
 	}
 	<-httpDone
 	d.close()
