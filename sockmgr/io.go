@@ -171,9 +171,11 @@ func (s *Socket) send(ctx context.Context, op string, data []byte, to unix.Socka
 			dgrams = 1
 		}
 		s.countSent(sent, dgrams)
+		s.captureSent(data[:sent], sockaddrAddrPort(to))
 		s.touch()
 	} else if len(data) == 0 && err == nil && sendErr == nil && s.proto == UDP {
 		s.countSent(0, 1) // an empty datagram is a datagram
+		s.captureSent(nil, sockaddrAddrPort(to))
 		s.touch()
 	}
 	t.release() // after counting: the next sender sees the count move
@@ -287,6 +289,16 @@ func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOption
 	st.reset() // keep the arrays, not the caller's buffers
 	if sent > 0 {
 		s.countSent(sent, 0)
+		if s.Capture() != nil {
+			left := sent
+			for _, b := range bufs {
+				n := min(len(b), left)
+				s.captureSent(b[:n], netip.AddrPort{})
+				if left -= n; left == 0 {
+					break
+				}
+			}
+		}
 		s.touch()
 	}
 	t.release()
@@ -317,6 +329,9 @@ func (s *Socket) SendDatagrams(ctx context.Context, dgrams [][]byte, opts SendOp
 	st.reset()
 	if sentDgrams > 0 {
 		s.countSent(sentBytes, sentDgrams)
+		for _, d := range dgrams[:sentDgrams] {
+			s.captureSent(d, netip.AddrPort{})
+		}
 		s.touch()
 	}
 	t.release()
@@ -576,6 +591,7 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 			} else {
 				s.countReceived(len(fresh), 0)
 			}
+			s.captureReceived(fresh, res.From)
 			s.touch()
 		}
 		return res, nil
@@ -585,6 +601,9 @@ func (s *Socket) recvStream(ctx context.Context, buf []byte, opts RecvOptions) (
 		return RecvResult{}, ErrManagerClosed
 	case st.eof:
 		res.Data, res.EOF = []byte{}, true
+		if !opts.Peek {
+			s.captureEOF()
+		}
 		return res, nil
 	}
 	return RecvResult{}, err
@@ -693,6 +712,7 @@ func (s *Socket) recvDatagram(ctx context.Context, buf []byte, opts RecvOptions)
 		if !opts.Peek {
 			s.left.dgram = nil
 			s.countDatagram(len(res.Data))
+			s.captureReceived(d.Data, d.From)
 		}
 		return res, nil
 	}
@@ -763,6 +783,7 @@ func (s *Socket) recvDatagram(ctx context.Context, buf []byte, opts RecvOptions)
 		return RecvResult{}, cerr
 	}
 	s.countDatagram(len(res.Data))
+	s.captureReceived(res.Data, res.From)
 	return res, nil
 }
 

@@ -55,6 +55,11 @@ type Socket struct {
 	// accepted sockets as the kernel inherits the option).
 	lingers atomic.Bool
 	busy    atomic.Int32 // calls holding a turn: a socket in a blocking call is not idle
+	// hook records the socket's traffic while capture is on (capture.go).
+	hook atomic.Pointer[hookBox]
+	// resetOnClose: the close about to happen sends a reset (SO_LINGER 0);
+	// set by closeWith for the capture's last record.
+	resetOnClose bool
 	// turns are the read and write directions' semaphores (see wait.go),
 	// made on first use: an idle socket carries none of the data path.
 	turns [2]atomic.Pointer[chan struct{}]
@@ -203,6 +208,7 @@ func (s *Socket) control(f func(fd int) error) error {
 // emitLocked publishes an event about this socket; s.mu must be held, which
 // keeps each socket's events in the order of its state changes.
 func (s *Socket) emitLocked(kind EventKind, detail string) {
+	s.captureEventLocked(kind, detail)
 	s.m.events.publish(kind, s.infoLocked(), detail)
 }
 
@@ -218,6 +224,7 @@ func (s *Socket) fail(op, addr string, err error) error {
 		// seen), the reason is that sockd is shutting down.
 		err = fmt.Errorf("%w (%v)", ErrManagerClosed, err)
 	}
+	s.captureError(err)
 	err = opErr(op, s.id, addr, err)
 	if _, ok := Errno(err); ok && !isWouldBlock(err) {
 		s.mu.Lock()
@@ -371,6 +378,9 @@ func (s *Socket) closeWith(reason string) error {
 		return opErr("close", s.id, "", ErrClosed)
 	}
 	s.m.unregister(s)
+	if s.Capture() != nil {
+		s.resetOnClose = s.lingerZero()
+	}
 	// Close wakes blocked calls and returns once none of them uses the
 	// descriptor any more; it must not run under s.mu, which they may need.
 	err := s.closeFD()
