@@ -134,6 +134,9 @@ func (s *Server) socketProto(i sockmgr.Info) *sockdv1.Socket {
 	if s.cfg.Relays != nil {
 		p.ProxyId, p.RelayId = s.cfg.Relays.OwnerOf(i.ID)
 	}
+	if s.cfg.Captures != nil {
+		p.Capture = s.cfg.Captures.status(i.ID)
+	}
 	return p
 }
 

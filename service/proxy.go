@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 
-	"google.golang.org/grpc/codes"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/relay"
@@ -16,16 +15,17 @@ import (
 // table). Proxies, relays and faults belong to their creator like sockets.
 type ProxyServer struct {
 	sockdv1.UnimplementedProxyServiceServer
-	r *relay.Manager
-	// onSocket, if set, is called with every socket a proxy makes, for a
-	// proxy created with capture on.
-	onSocket func(capture *sockdv1.CaptureSettings) func(*sockmgr.Socket)
+	r        *relay.Manager
+	captures *Captures // nil: capture is off on this daemon
 }
 
 var _ sockdv1.ProxyServiceServer = (*ProxyServer)(nil)
 
-// NewProxyServer returns the ProxyService over r.
-func NewProxyServer(r *relay.Manager) *ProxyServer { return &ProxyServer{r: r} }
+// NewProxyServer returns the ProxyService over r; captures (nil: off) record
+// the sockets of proxies created with capture.
+func NewProxyServer(r *relay.Manager, captures *Captures) *ProxyServer {
+	return &ProxyServer{r: r, captures: captures}
+}
 
 // target is a fault request's proxy or relay: exactly one.
 func target(proxyID, relayID string) (relay.Target, error) {
@@ -77,15 +77,26 @@ func (s *ProxyServer) CreateProxy(ctx context.Context, req *sockdv1.CreateProxyR
 	if idle != nil {
 		opts.SessionIdleTimeout = *idle
 	}
+	var group *captureGroup
 	if c := req.GetCapture(); c.GetEnabled() {
-		if s.onSocket == nil {
-			return nil, withInfo(codes.FailedPrecondition, "capture is turned off on this sockd (--capture=false)", sockdv1.ErrorReason_CAPTURE_DISABLED, nil)
+		if s.captures == nil {
+			return nil, captureDisabled()
 		}
-		opts.OnSocket = s.onSocket(c)
+		if c.GetRingBytes() < 0 {
+			return nil, invalidField("capture.ring_bytes", ReasonInvalidArgument, "must not be negative")
+		}
+		// Every socket the proxy makes records, before a byte moves.
+		group = &captureGroup{name: req.GetName(), ringSize: c.GetRingBytes()}
+		opts.OnSocket = func(sock *sockmgr.Socket) { s.captures.Start(sock, group.ringSize, group) }
 	}
 	p, err := s.r.CreateProxy(ctx, PrincipalFrom(ctx).Name, opts)
 	if err != nil {
 		return nil, toStatus(ctx, err)
+	}
+	if group != nil {
+		group.mu.Lock()
+		group.proxyID = p.ID
+		group.mu.Unlock()
 	}
 	return proxyToProto(p), nil
 }

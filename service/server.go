@@ -27,6 +27,9 @@ type Config struct {
 	// Relays, if set, are the proxies and relays over the manager's sockets
 	// (a socket's proxy_id and relay_id come from there).
 	Relays *relay.Manager
+	// Captures, if set, are the sockets' capture rings; nil: capture is
+	// off on this daemon (--capture=false).
+	Captures *Captures
 }
 
 // Server implements sockd.v1.SocketService over a sockmgr.Manager.
@@ -132,12 +135,24 @@ func (s *Server) CreateSocket(ctx context.Context, req *sockdv1.CreateSocketRequ
 		return nil, invalidField("backlog", ReasonInvalidArgument, "must not be negative")
 	}
 
+	if c := req.GetCapture(); c != nil {
+		if c.GetEnabled() && s.cfg.Captures == nil {
+			return nil, captureDisabled()
+		}
+		if c.GetRingBytes() < 0 {
+			return nil, invalidField("capture.ring_bytes", ReasonInvalidArgument, "must not be negative")
+		}
+	}
 	sock, err := s.m.Create(PrincipalFrom(ctx).Name, sockmgr.CreateOptions{
 		Protocol: proto, Family: fam, Name: req.GetName(), Labels: req.GetLabels(), Timeout: timeout,
 		IdleTimeout: idleTimeout, LeaseID: req.GetLeaseId(),
 	})
 	if err != nil {
 		return nil, toStatus(ctx, err)
+	}
+	if c := req.GetCapture(); c.GetEnabled() {
+		// Before the set-up steps, so that the capture has the connect.
+		s.cfg.Captures.Start(sock, c.GetRingBytes(), nil)
 	}
 	// The convenience steps, in socket-API order; a failed step closes the
 	// socket so that nothing half-made stays behind.
@@ -280,6 +295,12 @@ func (s *Server) Accept(ctx context.Context, req *sockdv1.AcceptRequest) (*sockd
 	conn, err := sock.Accept(ctx, sockmgr.AcceptOptions{Timeout: timeout, Name: req.GetName()})
 	if err != nil {
 		return nil, toStatus(ctx, err)
+	}
+	// An accepted socket of a capturing listener captures too.
+	if s.cfg.Captures != nil {
+		if ring, on := s.cfg.Captures.ringBytesOf(sock.ID()); on {
+			s.cfg.Captures.Start(conn, ring, nil)
+		}
 	}
 	return s.socketProto(conn.Info()), nil
 }

@@ -64,6 +64,10 @@ type Scope struct {
 
 func (sc Scope) sees(owner string) bool { return sc.Admin || sc.Owner == owner }
 
+// Sees reports whether the scope may see what owner owns (for the things
+// built over sockets that keep owners of their own: captures, relays).
+func (sc Scope) Sees(owner string) bool { return sc.sees(owner) }
+
 // Manager is the registry of sockets.
 type Manager struct {
 	cfg         Config

@@ -16,6 +16,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/sockd/sockd/capture"
 	"github.com/sockd/sockd/service"
 	"github.com/sockd/sockd/sockmgr"
 )
@@ -72,6 +73,12 @@ type config struct {
 	// events
 	eventHistory int
 	eventBuffer  int
+
+	// capture
+	capture       bool
+	captureMemory int64
+	captureRing   int64
+	captureRetain time.Duration
 }
 
 // listFlag is a repeatable flag. From the environment it takes a
@@ -143,6 +150,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.rateBurst, "rate-burst", 0, "burst of calls above --rate (default: one second's worth)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", defaultIdleTimeout, "close sockets idle this long (no call in flight, no traffic); 0: never; a socket may set its own")
 	fs.IntVar(&c.eventHistory, "event-history", sockmgr.DefaultEventHistory, "socket events kept for subscribers that resume (WatchEvents since, GET /v1/events?since=N)")
+	fs.BoolVar(&c.capture, "capture", true, "allow capture (SetCapture, ReadCapture): captures hold payloads, so --capture=false turns the feature off entirely")
+	fs.Int64Var(&c.captureMemory, "capture-memory", capture.DefaultBudgetBytes, "bytes all capture rings hold together; past it the oldest records are dropped (and marked)")
+	fs.Int64Var(&c.captureRing, "capture-ring", capture.DefaultRingBytes, "bytes one socket's capture ring holds unless SetCapture says otherwise")
+	fs.DurationVar(&c.captureRetain, "capture-retain", service.DefaultCaptureRetain, "how long the capture of a closed socket is kept for export")
 	fs.IntVar(&c.eventBuffer, "event-buffer", sockmgr.DefaultSubscriberBuffer, "events queued per subscriber; one that falls further behind is told how many it missed")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: sockd [flags]\n\nsockd holds real kernel TCP/UDP sockets for remote clients (gRPC, REST, sockctl).\nEvery flag can also be set as SOCKD_<FLAG>, e.g. SOCKD_GRPC_ADDR.\n\nFlags:\n")
@@ -211,7 +222,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: --tls-client-ca needs --tls-cert and --tls-key", errUsage)
 	}
 	if c.maxSockets <= 0 || c.maxSocketsPerPrincipal <= 0 || c.maxStreams <= 0 || c.maxStreamsPerPrincipal <= 0 || c.rate < 0 || c.rateBurst < 0 || c.idleTimeout < 0 ||
-		c.eventHistory <= 0 || c.eventBuffer <= 0 || c.httpMaxConns <= 0 || c.grpcMaxConns <= 0 {
+		c.eventHistory <= 0 || c.eventBuffer <= 0 || c.httpMaxConns <= 0 || c.grpcMaxConns <= 0 ||
+		c.captureMemory <= 0 || c.captureRing <= 0 || c.captureRetain <= 0 {
 		return fmt.Errorf("%w: limits and event sizes must be positive (--rate and --idle-timeout may be 0: none)", errUsage)
 	}
 	for _, d := range []struct {

@@ -59,8 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type daemon struct {
 	cfg     *config
 	log     *slog.Logger
-	mgr     *sockmgr.Manager
-	relays  *relay.Manager
+	mgr      *sockmgr.Manager
+	relays   *relay.Manager
+	captures *service.Captures // nil: --capture=false
 	pol     *policy.Policy
 	auth    *service.Auth
 	tls     *tls.Config
@@ -121,8 +122,17 @@ func build(cfg *config, stderr io.Writer) (d *daemon, err error) {
 	d.undo = append(d.undo, func() { _ = d.mgr.Close() })
 	// Proxies and relays over the same sockets; closed (drained) before the
 	// sockets are (undo runs last first).
-	d.relays = relay.New(d.mgr, relay.Config{})
+	var rcfg relay.Config
+	if cfg.capture {
+		d.captures = service.NewCaptures(d.mgr, nil, service.CaptureConfig{Memory: cfg.captureMemory, RingBytes: cfg.captureRing, Retain: cfg.captureRetain})
+		d.undo = append(d.undo, d.captures.Close)
+		rcfg.Tap = d.captures.Tap // a relayed socket that records goes through user space
+	}
+	d.relays = relay.New(d.mgr, rcfg)
 	d.undo = append(d.undo, func() { _ = d.relays.Close() })
+	if d.captures != nil {
+		d.captures.SetRelays(d.relays)
+	}
 	d.buildGRPC()
 	if d.httpLis != nil {
 		if err := d.buildHTTP(); err != nil {
@@ -197,8 +207,8 @@ func (c *config) msgLimit() int { return 2*c.maxCallBytes + 64<<10 }
 
 func (d *daemon) buildGRPC() {
 	cfg := d.cfg
-	svc := service.New(d.mgr, service.Config{MaxBytesPerCall: cfg.maxCallBytes, Info: d.serverInfo(), Relays: d.relays})
-	proxies := service.NewProxyServer(d.relays)
+	svc := service.New(d.mgr, service.Config{MaxBytesPerCall: cfg.maxCallBytes, Info: d.serverInfo(), Relays: d.relays, Captures: d.captures})
+	proxies := service.NewProxyServer(d.relays, d.captures)
 	burst := cfg.rateBurst
 	if burst == 0 {
 		burst = int(cfg.rate)
@@ -315,6 +325,12 @@ func (d *daemon) serverInfo() service.ServerInfo {
 		return out
 	}
 	features := []string{"proxies"}
+	if cfg.capture {
+		features = append(features, "capture")
+	}
+	if cfg.toxiproxyAddr != "" {
+		features = append(features, "toxiproxy")
+	}
 	if d.tls != nil {
 		features = append(features, "tls")
 	}
