@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 
-
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 	"github.com/sockd/sockd/relay"
 	"github.com/sockd/sockd/sockmgr"

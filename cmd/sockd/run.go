@@ -57,15 +57,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // daemon is a built sockd: every part made, listeners open, nothing served
 // yet.
 type daemon struct {
-	cfg     *config
-	log     *slog.Logger
+	cfg      *config
+	log      *slog.Logger
 	mgr      *sockmgr.Manager
 	relays   *relay.Manager
 	captures *service.Captures // nil: --capture=false
-	pol     *policy.Policy
-	auth    *service.Auth
-	tls     *tls.Config
-	metrics *service.Metrics
+	pol      *policy.Policy
+	auth     *service.Auth
+	tls      *tls.Config
+	metrics  *service.Metrics
 
 	grpcLis    net.Listener
 	httpLis    net.Listener // nil: no HTTP side

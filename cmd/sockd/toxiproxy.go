@@ -18,6 +18,8 @@ func (d *daemon) buildToxiproxy(cc *grpc.ClientConn) (*http.Server, error) {
 	h := toxiproxy.NewHandler(cc, toxiproxy.Options{Version: version()})
 	o := httpOptions{allowedHosts: d.cfg.allowedHosts(), maxBodyBytes: 1 << 20}
 	// toxiproxy's error shape: {"error": "...", "status": N}.
-	writeErr := func(w http.ResponseWriter, _ *http.Request, code int, st *status.Status) { toxiproxy.WriteError(w, code, st.Message()) }
+	writeErr := func(w http.ResponseWriter, _ *http.Request, code int, st *status.Status) {
+		toxiproxy.WriteError(w, code, st.Message())
+	}
 	return newHTTPServer(d.cfg, guard(o, h, writeErr), d.log), nil
 }
