@@ -21,8 +21,12 @@
 // RST out). docs/relay.md describes the design and what a peer sees under
 // each fault.
 //
-// The package is a library with no gRPC: it may import sockmgr, the
-// standard library and golang.org/x/sys. Its typed errors (errors.go) map
+// Replay (replay.go) plays one side of a recorded conversation (read by
+// package capture from a pcap or pcapng file) through a new socket, with
+// the recording's timing, on sockd's host.
+//
+// The package is a library with no gRPC: it may import sockmgr, capture,
+// the standard library and golang.org/x/sys. Its typed errors (errors.go) map
 // one to one onto sockd.v1.ErrorReason; its Info types mirror the messages
 // of api/proto/sockd/v1/proxy.proto, so that the gRPC ProxyService is a
 // thin adapter over it.

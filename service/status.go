@@ -87,6 +87,7 @@ var errorTable = []errorRule{
 	{relay.ErrFaultNotFound, codes.NotFound, sockdv1.ErrorReason_FAULT_NOT_FOUND},
 	{relay.ErrFaultExists, codes.AlreadyExists, sockdv1.ErrorReason_FAULT_EXISTS},
 	{relay.ErrSocketInUse, codes.FailedPrecondition, sockdv1.ErrorReason_SOCKET_IN_USE},
+	{relay.ErrNothingToReplay, codes.InvalidArgument, sockdv1.ErrorReason_INVALID_CAPTURE},
 	{sockmgr.ErrOffsetUnavailable, codes.FailedPrecondition, sockdv1.ErrorReason_OFFSET_UNAVAILABLE},
 	{sockmgr.ErrInvalidOffset, codes.InvalidArgument, sockdv1.ErrorReason_INVALID_OFFSET},
 	{sockmgr.ErrRetentionFull, codes.ResourceExhausted, ReasonLimitExceeded},

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/relay"
 	"github.com/sockd/sockd/sockmgr"
 )
 
@@ -124,6 +125,12 @@ func TestEveryErrorReasonHasAProducer(t *testing.T) {
 		sockdv1.ErrorReason_INTERNAL:           {errors.New("a bug"), codes.Internal},
 		sockdv1.ErrorReason_OFFSET_UNAVAILABLE: {sockmgr.ErrOffsetUnavailable, codes.FailedPrecondition},
 		sockdv1.ErrorReason_INVALID_OFFSET:     {sockmgr.ErrInvalidOffset, codes.InvalidArgument},
+		sockdv1.ErrorReason_PROXY_NOT_FOUND:    {relay.ErrProxyNotFound, codes.NotFound},
+		sockdv1.ErrorReason_RELAY_NOT_FOUND:    {relay.ErrRelayNotFound, codes.NotFound},
+		sockdv1.ErrorReason_FAULT_NOT_FOUND:    {relay.ErrFaultNotFound, codes.NotFound},
+		sockdv1.ErrorReason_FAULT_EXISTS:       {relay.ErrFaultExists, codes.AlreadyExists},
+		sockdv1.ErrorReason_SOCKET_IN_USE:      {relay.ErrSocketInUse, codes.FailedPrecondition},
+		sockdv1.ErrorReason_INVALID_CAPTURE:    {relay.ErrNothingToReplay, codes.InvalidArgument},
 	}
 	elsewhere := map[sockdv1.ErrorReason]string{
 		sockdv1.ErrorReason_UNAUTHENTICATED:    "Auth (auth.go; e2e TestTokens)",
@@ -133,13 +140,7 @@ func TestEveryErrorReasonHasAProducer(t *testing.T) {
 		sockdv1.ErrorReason_HOST_NOT_ALLOWED:   "the gateway's guard (cmd/sockd/gateway.go; e2e TestDNSRebindingIsRefused)",
 		sockdv1.ErrorReason_ROUTE_NOT_FOUND:    "the gateway's routing errors (cmd/sockd/gateway.go; e2e TestWrongMethodIs405)",
 		sockdv1.ErrorReason_METHOD_NOT_ALLOWED: "the gateway's routing errors (cmd/sockd/gateway.go; e2e TestWrongMethodIs405)",
-		sockdv1.ErrorReason_PROXY_NOT_FOUND:    "ProxyService (proxy.go)",
-		sockdv1.ErrorReason_RELAY_NOT_FOUND:    "ProxyService (proxy.go)",
-		sockdv1.ErrorReason_FAULT_NOT_FOUND:    "ProxyService (proxy.go)",
-		sockdv1.ErrorReason_FAULT_EXISTS:       "ProxyService (proxy.go)",
-		sockdv1.ErrorReason_SOCKET_IN_USE:      "ProxyService (proxy.go)",
-		sockdv1.ErrorReason_CAPTURE_DISABLED:   "capture (capture.go)",
-		sockdv1.ErrorReason_INVALID_CAPTURE:    "Replay (capture.go)",
+		sockdv1.ErrorReason_CAPTURE_DISABLED:   "captureDisabled (capture.go; e2e TestCaptureCanBeTurnedOff)",
 	}
 	for v, name := range sockdv1.ErrorReason_name {
 		reason := sockdv1.ErrorReason(v)
