@@ -63,3 +63,42 @@ func (x *Metrics) WithRelays(r *relay.Manager) *Metrics {
 	x.registry.MustRegister(relayCollector{r})
 	return x
 }
+
+// captureCollector reports the capture rings' memory and what they dropped.
+type captureCollector struct{ c *Captures }
+
+var (
+	descCaptureBytes = prometheus.NewDesc("sockd_capture_memory_bytes",
+		"Bytes the capture rings hold against --capture-memory.", nil, nil)
+	descCaptureLimit = prometheus.NewDesc("sockd_capture_memory_limit_bytes",
+		"--capture-memory.", nil, nil)
+	descCaptureRings = prometheus.NewDesc("sockd_capture_rings",
+		"Capture rings kept (of open sockets, and of closed ones still kept for export).", nil, nil)
+	descCaptureDropped = prometheus.NewDesc("sockd_capture_dropped_bytes_total",
+		"Captured payload bytes dropped because the shared budget was full.", nil, nil)
+)
+
+func (c captureCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCaptureBytes, descCaptureLimit, descCaptureRings, descCaptureDropped} {
+		ch <- d
+	}
+}
+
+func (c captureCollector) Collect(ch chan<- prometheus.Metric) {
+	c.c.mu.Lock()
+	rings := len(c.c.order)
+	c.c.mu.Unlock()
+	dropped, _ := c.c.budget.Dropped()
+	ch <- prometheus.MustNewConstMetric(descCaptureBytes, prometheus.GaugeValue, float64(c.c.budget.Used()))
+	ch <- prometheus.MustNewConstMetric(descCaptureLimit, prometheus.GaugeValue, float64(c.c.budget.Limit()))
+	ch <- prometheus.MustNewConstMetric(descCaptureRings, prometheus.GaugeValue, float64(rings))
+	ch <- prometheus.MustNewConstMetric(descCaptureDropped, prometheus.CounterValue, float64(dropped))
+}
+
+// WithCaptures adds the captures' metrics (nil: none).
+func (x *Metrics) WithCaptures(c *Captures) *Metrics {
+	if c != nil {
+		x.registry.MustRegister(captureCollector{c})
+	}
+	return x
+}

@@ -218,7 +218,7 @@ func (d *daemon) buildGRPC() {
 		MaxStreamsPerPrincipal: cfg.maxStreamsPerPrincipal,
 	})
 	// Metrics count every call, refused ones included: outermost.
-	d.metrics = service.NewMetrics(d.mgr).WithRelays(d.relays)
+	d.metrics = service.NewMetrics(d.mgr).WithRelays(d.relays).WithCaptures(d.captures)
 	unaryMetrics, streamMetrics := d.metrics.Interceptors()
 	unary = append([]grpc.UnaryServerInterceptor{unaryMetrics}, unary...)
 	stream = append([]grpc.StreamServerInterceptor{streamMetrics}, stream...)
