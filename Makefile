@@ -67,7 +67,8 @@ bench: build
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./sockmgr:FuzzParseAddress ./policy:FuzzParseRule \
 	./policy:FuzzPolicyParseTimeEqualsConnectTime ./service:FuzzParseLabelSelector \
-	./cmd/sockctl:FuzzFlagValues
+	./cmd/sockctl:FuzzFlagValues ./service:FuzzWireRequests ./cmd/sockd:FuzzGatewayHTTP \
+	./capture:FuzzReadConversations ./capture/textdump:FuzzDump ./relay:FuzzUpdateFault
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
