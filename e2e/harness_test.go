@@ -227,6 +227,18 @@ func (d *daemon) client(t *testing.T) sockdv1.SocketServiceClient {
 	return c
 }
 
+// conn is a gRPC connection to the daemon, closed with the test.
+func (d *daemon) conn(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(d.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // dial opens a connection of its own, which the caller closes.
 func (d *daemon) dial(t *testing.T) (sockdv1.SocketServiceClient, func()) {
 	t.Helper()
