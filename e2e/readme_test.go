@@ -26,7 +26,7 @@ func TestDocsTours(t *testing.T) {
 	for _, doc := range []struct {
 		file      string
 		minBlocks int
-	}{{"README.md", 8}, {"docs/cli.md", 10}} {
+	}{{"README.md", 8}, {"docs/cli.md", 10}, {"docs/proxies.md", 9}} {
 		t.Run(doc.file, func(t *testing.T) { runTour(t, doc.file, doc.minBlocks) })
 	}
 }
