@@ -26,8 +26,14 @@ func TestDocsTours(t *testing.T) {
 	for _, doc := range []struct {
 		file      string
 		minBlocks int
-	}{{"README.md", 8}, {"docs/cli.md", 10}, {"docs/proxies.md", 9}} {
-		t.Run(doc.file, func(t *testing.T) { runTour(t, doc.file, doc.minBlocks) })
+		needs     []string // commands the tour runs besides bash, curl and python3
+	}{{"README.md", 8, nil}, {"docs/cli.md", 10, nil}, {"docs/proxies.md", 9, nil}, {"docs/capture.md", 6, []string{"tshark"}}} {
+		t.Run(doc.file, func(t *testing.T) {
+			for _, c := range doc.needs {
+				needCommand(t, c, "apt-get install "+c)
+			}
+			runTour(t, doc.file, doc.minBlocks)
+		})
 	}
 }
 
