@@ -429,7 +429,7 @@ func TestReplayOfATcpdumpFile(t *testing.T) {
 	port := srv.line(t)
 	file := filepath.Join(t.TempDir(), "dump.pcap")
 	dump := exec.Command(tcpdump, "-i", "lo", "-U", "--immediate-mode", "-w", file, "tcp port "+port)
-	var dumpErr bytes.Buffer
+	var dumpErr syncBuffer
 	dump.Stderr = &dumpErr
 	if err := dump.Start(); err != nil {
 		t.Fatal(err)

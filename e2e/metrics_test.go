@@ -214,6 +214,7 @@ print(data.decode())
 	// Bounded labels: sockd's and gRPC's series never carry an id, an
 	// address or a principal.
 	allowed := map[string]bool{"protocol": true, "state": true, "reason": true, "le": true,
+		"direction": true, "type": true, // relay directions and fault types
 		"grpc_code": true, "grpc_method": true, "grpc_service": true, "grpc_type": true}
 	for name, f := range m {
 		if !strings.HasPrefix(name, "sockd_") && !strings.HasPrefix(name, "grpc_") {
