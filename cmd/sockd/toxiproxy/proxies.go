@@ -172,6 +172,15 @@ func (h *handler) proxyCreate(w http.ResponseWriter, c *call) {
 		writeAPIError(w, aerr)
 		return
 	}
+	// A name taken is toxiproxy's first answer, before sockd checks the
+	// addresses (CreateProxy's NAME_IN_USE covers a race).
+	if _, aerr := h.lookup(c, in.Name); aerr == nil {
+		writeAPIError(w, errProxyAlreadyExists)
+		return
+	} else if aerr != errProxyNotFound {
+		writeAPIError(w, aerr)
+		return
+	}
 	p, err := h.proxies.CreateProxy(c.ctx, req)
 	if err != nil {
 		writeAPIError(w, fromStatus(err, req.GetListenAddress()))

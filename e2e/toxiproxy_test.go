@@ -1,0 +1,623 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/format"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tclient "github.com/Shopify/toxiproxy/v2/client"
+)
+
+// The toxiproxy 2.x API (--toxiproxy-addr) driven by toxiproxy's own
+// clients: toxiproxy-cli v2.5.0 (installed from the Go module proxy into a
+// temporary directory), its Go client package, and its server's
+// api_test.go run against sockd.
+
+const toxiproxyModule = "github.com/Shopify/toxiproxy/v2"
+
+// toxiSockd is a sockd serving the toxiproxy API.
+type toxiSockd struct {
+	*daemon
+	API     string // host:port of the toxiproxy API
+	Version string // sockd's version, as its listening line says
+}
+
+func (ts *toxiSockd) URL() string { return "http://" + ts.API }
+
+// startToxiSockd runs sockd with the toxiproxy API on a free loopback port.
+func startToxiSockd(t *testing.T, args ...string) *toxiSockd {
+	t.Helper()
+	d := startSockd(t, append([]string{"--toxiproxy-addr", "127.0.0.1:0"}, args...)...)
+	ts := &toxiSockd{daemon: d}
+	sc := bufio.NewScanner(strings.NewReader(d.logs.String()))
+	for sc.Scan() {
+		var rec struct{ Msg, Toxiproxy, Version string }
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
+			ts.API, ts.Version = rec.Toxiproxy, rec.Version
+		}
+	}
+	if ts.API == "" {
+		t.Fatalf("sockd's listening line names no toxiproxy address:\n%s", d.logs.String())
+	}
+	return ts
+}
+
+// toxiDo makes one request to the toxiproxy API on a fresh connection and
+// returns the status, headers and body.
+func (ts *toxiSockd) do(t *testing.T, method, path string, body io.Reader, header ...string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.URL()+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", "sockd-e2e")
+	for _, h := range header {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return resp.StatusCode, resp.Header, raw
+}
+
+// toxiJSON is do with a JSON body (a string as it is).
+func (ts *toxiSockd) doJSON(t *testing.T, method, path, body string, header ...string) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	code, _, raw := ts.do(t, method, path, r, header...)
+	return code, raw
+}
+
+// wantToxiError checks a toxiproxy error body: {"error": ..., "status": code}.
+func wantToxiError(t *testing.T, what string, code int, raw []byte, gotCode int, contains string) {
+	t.Helper()
+	var e struct {
+		Error  *string
+		Status *int
+	}
+	if err := json.Unmarshal(raw, &e); err != nil || e.Error == nil || e.Status == nil {
+		t.Errorf("%s: body %q is not toxiproxy's error shape", what, raw)
+		return
+	}
+	if gotCode != code || *e.Status != code {
+		t.Errorf("%s: HTTP %d, status %d in the body, want %d: %s", what, gotCode, *e.Status, code, raw)
+	}
+	if !strings.Contains(*e.Error, contains) {
+		t.Errorf("%s: error %q, want it to say %q", what, *e.Error, contains)
+	}
+}
+
+// installToxiproxy installs toxiproxy v2.5.0's cmd/cli (or cmd/server) from
+// the Go module proxy into a temporary directory and returns its path.
+func installToxiproxy(t *testing.T, cmd string) string {
+	t.Helper()
+	dir := t.TempDir()
+	install := exec.Command("go", "install", toxiproxyModule+"/cmd/"+cmd+"@v2.5.0")
+	install.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-buildvcs=false", "GOWORK=off")
+	install.Dir = dir
+	out, err := install.CombinedOutput()
+	need(t, err == nil, fmt.Sprintf("needs toxiproxy's %s v2.5.0 from the Go module proxy (go install %s/cmd/%s@v2.5.0: %v %s)", cmd, toxiproxyModule, cmd, err, bytes.TrimSpace(out)))
+	return filepath.Join(dir, cmd)
+}
+
+// echoServer is a TCP peer on loopback that sends back what it reads.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// roundTrip connects to addr, sends a line and times its echo.
+func roundTrip(t *testing.T, addr string) time.Duration {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatalf("connect %s: %v", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	start := time.Now()
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("echo through %s: %v", addr, err)
+	}
+	if string(got) != "ping\n" {
+		t.Fatalf("echo through %s: %q", addr, got)
+	}
+	return time.Since(start)
+}
+
+// freePorts reserves n distinct loopback ports from the kernel and frees
+// them for the caller to use.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// sockdProxies lists sockd's proxies through its own REST API.
+func sockdProxies(t *testing.T, d *daemon, header ...string) map[string]map[string]any {
+	t.Helper()
+	code, body := curl(t, d, "GET", "/v1/proxies", nil, header...)
+	if code != 200 {
+		t.Fatalf("GET /v1/proxies: %d %v", code, body)
+	}
+	out := map[string]map[string]any{}
+	list, _ := body["proxies"].([]any)
+	for _, p := range list {
+		m, _ := p.(map[string]any)
+		out[str(m, "name")] = m
+	}
+	return out
+}
+
+// ---- toxiproxy's own api_test.go, run against sockd ----
+
+// conformanceNotApplicable are the cases of toxiproxy v2.5.0's api_test.go
+// that cannot pass against sockd, and why. Every other case must pass.
+var conformanceNotApplicable = map[string]string{
+	"TestAddNoop": `adds toxiproxy's hidden "noop" toxic type, which sockd has no fault for (FaultType has no NOOP); sockd answers 400 "invalid toxic type"`,
+}
+
+// TestToxiproxyConformanceSuite runs toxiproxy v2.5.0's own api_test.go —
+// the conformance suite of its HTTP API, written against its server —
+// against sockd. The file is copied from the module cache into a copy of
+// toxiproxy's module, with two changes made by the syntax tree: its
+// WithServer (which starts toxiproxy's server in-process) is replaced by a
+// shim that points at sockd and deletes every proxy after each case, as
+// toxiproxy's Collection.Clear does; and its hard-coded ports (the API's
+// 8475, the proxies' 3310, 7070, ...) become ports the kernel handed out.
+// toxiproxy.Version (what /version must answer) is linked as sockd's
+// version. Every case but those in conformanceNotApplicable must pass.
+func TestToxiproxyConformanceSuite(t *testing.T) {
+	ts := startToxiSockd(t)
+	src := toxiproxyModuleDir(t)
+	dir := filepath.Join(t.TempDir(), "toxiproxy")
+	copyModule(t, src, dir)
+
+	orig, err := os.ReadFile(filepath.Join(src, "api_test.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewritten, portMap := rewriteAPITest(t, orig, ts.API)
+	t.Logf("ports of api_test.go as run: %v", portMap)
+	writeFile(t, filepath.Join(dir, "api_test.go"), rewritten)
+	writeFile(t, filepath.Join(dir, "sockd_shim_test.go"), []byte(conformanceShim))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-json", "-timeout", "4m",
+		"-ldflags", "-X "+toxiproxyModule+".Version="+ts.Version, "-run", "^Test", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod -buildvcs=false", "SOCKD_TOXIPROXY_URL="+ts.URL())
+	cmd.WaitDelay = 10 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output()
+	results, outputs := parseTestJSON(out)
+	if len(results) == 0 {
+		need(t, !strings.Contains(stderr.String(), "dial tcp") && !strings.Contains(stderr.String(), "proxy.golang.org"),
+			"needs toxiproxy's dependencies from the Go module proxy: "+stderr.String())
+		t.Fatalf("go test of api_test.go ran no case (%v):\n%s\n%s", runErr, stderr.String(), out)
+	}
+
+	var names []string
+	for name := range results {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	passed := 0
+	for _, name := range names {
+		res := results[name]
+		why, inapplicable := conformanceNotApplicable[name]
+		switch {
+		case res == "pass" && inapplicable:
+			t.Errorf("%s passes now: take it off conformanceNotApplicable (%s)", name, why)
+		case res == "pass":
+			passed++
+			t.Logf("PASS %s", name)
+		case inapplicable:
+			t.Logf("N/A  %s: %s", name, why)
+		default:
+			t.Errorf("FAIL %s:\n%s", name, outputs[name])
+		}
+	}
+	for name := range conformanceNotApplicable {
+		if _, ran := results[name]; !ran {
+			t.Errorf("%s is on conformanceNotApplicable but did not run", name)
+		}
+	}
+	t.Logf("toxiproxy v2.5.0 api_test.go against sockd: %d of %d cases pass, %d not applicable", passed, len(results), len(conformanceNotApplicable))
+	if t.Failed() {
+		t.Logf("go test output:\n%s\n%s", out, stderr.String())
+	}
+}
+
+// conformanceShim replaces api_test.go's WithServer and toxiproxy_test.go's
+// AssertProxyUp (which stays behind with the rest of toxiproxy's tests).
+const conformanceShim = `package toxiproxy_test
+
+import (
+	"net"
+	"os"
+	"testing"
+)
+
+// WithServer runs a case against the sockd at $SOCKD_TOXIPROXY_URL and
+// then deletes every proxy, as toxiproxy's Collection.Clear does.
+func WithServer(t *testing.T, f func(string)) {
+	defer func() {
+		proxies, err := client.Proxies()
+		if err != nil {
+			t.Error("Failed to clear collection", err)
+			return
+		}
+		for _, p := range proxies {
+			if err := p.Delete(); err != nil {
+				t.Error("Failed to clear collection", err)
+			}
+		}
+	}()
+	f(os.Getenv("SOCKD_TOXIPROXY_URL"))
+}
+
+// AssertProxyUp is toxiproxy_test.go's, closing what it opens.
+func AssertProxyUp(t *testing.T, addr string, up bool) net.Conn {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil && up {
+		t.Error("Expected proxy to be up:", err)
+	} else if err == nil && !up {
+		t.Error("Expected proxy to be down")
+	}
+	if conn != nil {
+		t.Cleanup(func() { conn.Close() })
+	}
+	return conn
+}
+`
+
+// toxiproxyModuleDir is toxiproxy v2.5.0's source in the module cache (a
+// requirement of this module, for its client package).
+func toxiproxyModuleDir(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", toxiproxyModule).Output()
+	dir := strings.TrimSpace(string(out))
+	if err != nil || dir == "" {
+		need(t, false, fmt.Sprintf("needs toxiproxy's module in the module cache (go mod download %s): %v", toxiproxyModule, err))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "api_test.go")); err != nil {
+		t.Fatalf("toxiproxy's module at %s has no api_test.go: %v", dir, err)
+	}
+	return dir
+}
+
+// copyModule copies toxiproxy's module without its tests (they start
+// toxiproxy's own servers on fixed ports), writable.
+func copyModule(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if strings.HasSuffix(path, "_test.go") || !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hostPort is a loopback address with a port in a string literal of
+// api_test.go.
+var hostPort = regexp.MustCompile(`(localhost|127\.0\.0\.1):([0-9]{2,5})`)
+
+// rewriteAPITest drops api_test.go's WithServer and testServer (and the
+// imports only they use), and maps every loopback port in its strings:
+// 8475 (toxiproxy's API in the tests) to api's port, the others to free
+// ports. It returns the new source and the port map.
+func rewriteAPITest(t *testing.T, src []byte, api string) ([]byte, map[string]int) {
+	t.Helper()
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "api_test.go", src, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, apiPort, _ := net.SplitHostPort(api)
+	var ports []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			for _, m := range hostPort.FindAllStringSubmatch(lit.Value, -1) {
+				if m[2] != "8475" && !slices.Contains(ports, m[2]) {
+					ports = append(ports, m[2])
+				}
+			}
+		}
+		return true
+	})
+	upstream := upstreamPorts(f)
+	portMap := map[string]int{}
+	free := freePorts(t, len(ports))
+	for i, p := range ports {
+		if upstream[p] {
+			portMap[p] = holdingPeer(t)
+		} else {
+			portMap[p] = free[i]
+		}
+	}
+	portMap["8475"], _ = strconv.Atoi(apiPort)
+	ast.Inspect(f, func(n ast.Node) bool {
+		if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			lit.Value = hostPort.ReplaceAllStringFunc(lit.Value, func(s string) string {
+				m := hostPort.FindStringSubmatch(s)
+				return m[1] + ":" + strconv.Itoa(portMap[m[2]])
+			})
+		}
+		return true
+	})
+
+	var decls []ast.Decl
+	removed := 0
+	for _, decl := range f.Decls {
+		switch d := decl.(type) {
+		case *ast.FuncDecl:
+			if d.Name.Name == "WithServer" {
+				removed++
+				continue
+			}
+		case *ast.GenDecl:
+			var specs []ast.Spec
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.ValueSpec:
+					if len(s.Names) == 1 && s.Names[0].Name == "testServer" {
+						removed++
+						continue
+					}
+				}
+				specs = append(specs, s)
+			}
+			if len(specs) == 0 {
+				continue
+			}
+			d.Specs = specs
+		}
+		decls = append(decls, decl)
+	}
+	if removed != 2 {
+		t.Fatalf("api_test.go: found %d of WithServer and testServer to replace", removed)
+	}
+	f.Decls = decls
+	dropUnusedImports(f)
+	f.Comments = nil // their positions no longer match
+	var buf bytes.Buffer
+	if err := format.Node(&buf, token.NewFileSet(), f); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), portMap
+}
+
+// upstreamJSON is an upstream address in a JSON body of api_test.go.
+var upstreamJSON = regexp.MustCompile(`\\?"upstream\\?":\s*\\?"(?:localhost|127\.0\.0\.1):([0-9]{2,5})`)
+
+// upstreamPorts are the ports api_test.go uses as upstream addresses: the
+// third argument of CreateProxy, Upstream fields, "upstream" in JSON.
+func upstreamPorts(f *ast.File) map[string]bool {
+	out := map[string]bool{}
+	add := func(e ast.Expr) {
+		if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			for _, m := range hostPort.FindAllStringSubmatch(lit.Value, -1) {
+				out[m[2]] = true
+			}
+		}
+	}
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.CallExpr:
+			if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "CreateProxy" && len(n.Args) == 3 {
+				add(n.Args[2])
+			}
+		case *ast.KeyValueExpr:
+			if id, ok := n.Key.(*ast.Ident); ok && id.Name == "Upstream" {
+				add(n.Value)
+			}
+		case *ast.AssignStmt:
+			for i, l := range n.Lhs {
+				if sel, ok := l.(*ast.SelectorExpr); ok && sel.Sel.Name == "Upstream" && i < len(n.Rhs) {
+					add(n.Rhs[i])
+				}
+			}
+		case *ast.BasicLit:
+			if n.Kind == token.STRING {
+				for _, m := range upstreamJSON.FindAllStringSubmatch(n.Value, -1) {
+					out[m[1]] = true
+				}
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// holdingPeer is an upstream server for api_test.go's proxies: it accepts
+// and holds every connection until the test ends. (With no server at an
+// upstream, sockd resets the client's connection at once — toxiproxy
+// closes it — and the reset can reach the client before its connect
+// returns, which api_test.go's AssertProxyUp counts as the proxy being
+// down. TestToxiproxyUnreachableUpstream shows that case.)
+func holdingPeer(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// dropUnusedImports removes the imports no selector of f uses any more
+// (those only WithServer used).
+func dropUnusedImports(f *ast.File) {
+	used := map[string]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok {
+				used[id.Name] = true
+			}
+		}
+		return true
+	})
+	unused := func(s *ast.ImportSpec) bool {
+		if s.Name != nil {
+			return s.Name.Name != "_" && !used[s.Name.Name]
+		}
+		path, _ := strconv.Unquote(s.Path.Value)
+		name := path[strings.LastIndex(path, "/")+1:]
+		if strings.HasPrefix(name, "v") && strings.Count(path, "/") > 1 {
+			if _, err := strconv.Atoi(name[1:]); err == nil { // .../toxiproxy/v2
+				p := strings.TrimSuffix(path, "/"+name)
+				name = p[strings.LastIndex(p, "/")+1:]
+			}
+		}
+		return !used[name]
+	}
+	for _, decl := range f.Decls {
+		if d, ok := decl.(*ast.GenDecl); ok && d.Tok == token.IMPORT {
+			d.Specs = slices.DeleteFunc(d.Specs, func(s ast.Spec) bool { return unused(s.(*ast.ImportSpec)) })
+		}
+	}
+	f.Imports = slices.DeleteFunc(f.Imports, unused)
+}
+
+// parseTestJSON reads go test -json output: each top-level test's result
+// and output.
+func parseTestJSON(out []byte) (map[string]string, map[string]string) {
+	results, outputs := map[string]string{}, map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev struct{ Action, Test, Output string }
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Test == "" || strings.Contains(ev.Test, "/") {
+			continue
+		}
+		switch ev.Action {
+		case "pass", "fail", "skip":
+			results[ev.Test] = ev.Action
+		case "output":
+			outputs[ev.Test] += ev.Output
+		}
+	}
+	return results, outputs
+}
+
+var _ = errors.New
+var _ = tclient.NewClient
