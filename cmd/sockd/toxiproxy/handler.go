@@ -123,10 +123,10 @@ func newRequestID() string {
 func (h *handler) callContext(r *http.Request, requestID string) (context.Context, context.CancelFunc, *apiError) {
 	md := metadata.Pairs(service.HTTPClientHeader, r.RemoteAddr, service.RequestIDHeader, requestID)
 	if auth := r.Header.Get("Authorization"); auth != "" {
-		// gRPC carries header values of printable ASCII only; anything else
-		// is no token sockd could have issued.
+		// gRPC carries header values of printable ASCII only (and grpc-go
+		// would refuse the call): anything else is a malformed request.
 		if !printableASCII(auth) {
-			return nil, nil, &apiError{"the authorization header must be \"Bearer <token>\" in printable ASCII", http.StatusUnauthorized}
+			return nil, nil, &apiError{"malformed Authorization header: want \"Bearer <token>\" in printable ASCII", http.StatusBadRequest}
 		}
 		md.Set("authorization", auth)
 	}
