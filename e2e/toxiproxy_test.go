@@ -954,4 +954,3 @@ func parseTestJSON(out []byte) (map[string]string, map[string]string) {
 	}
 	return results, outputs
 }
-
