@@ -954,3 +954,302 @@ func parseTestJSON(out []byte) (map[string]string, map[string]string) {
 	}
 	return results, outputs
 }
+
+// ---- bad input and other principals ----
+
+// unsizedReader hides a body's length, so that it is sent chunked and only
+// the limit on reading it can stop it.
+type unsizedReader struct{ io.Reader }
+
+// TestToxiproxyRefusesBadInput sends what toxiproxy's clients never would:
+// each gets toxiproxy's error shape with a clear message and the status
+// toxiproxy (or, for sockd's own checks, sockd's REST API) gives, and
+// nothing is left behind: no proxy, no descriptor.
+func TestToxiproxyRefusesBadInput(t *testing.T) {
+	ts := startToxiSockd(t)
+	echo := echoServer(t)
+	code, raw := ts.doJSON(t, "POST", "/proxies", `{"name":"p","listen":"127.0.0.1:0","upstream":"`+echo+`"}`)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, raw)
+	}
+	var p struct{ Listen string }
+	_ = json.Unmarshal(raw, &p)
+	fdsBefore := ts.fds(t)
+
+	for _, tc := range []struct {
+		what, method, path, body string
+		header                   []string
+		code                     int
+		says                     string
+	}{
+		{"truncated JSON", "POST", "/proxies", `{"name":`, nil, 400, "bad request body: unexpected EOF"},
+		{"not JSON", "POST", "/proxies", `name=p`, nil, 400, "bad request body: invalid character"},
+		{"empty body", "POST", "/proxies", ``, nil, 400, "bad request body: EOF"},
+		{"listen a number", "POST", "/proxies", `{"name":"q","listen":5,"upstream":"` + echo + `"}`, nil, 400, "cannot unmarshal number"},
+		{"no name", "POST", "/proxies", `{"upstream":"` + echo + `"}`, nil, 400, "missing required field: name"},
+		{"no upstream", "POST", "/proxies", `{"name":"q"}`, nil, 400, "missing required field: upstream"},
+		{"name taken", "POST", "/proxies", `{"name":"p","upstream":"` + echo + `"}`, nil, 409, "proxy already exists"},
+		{"port taken", "POST", "/proxies", `{"name":"q","listen":"` + p.Listen + `","upstream":"` + echo + `"}`, nil, 500, "listen tcp " + p.Listen + ": bind: address already in use"},
+		{"name sockd refuses", "POST", "/proxies", `{"name":"My Proxy","upstream":"` + echo + `"}`, nil, 400, "want 1-63 characters"},
+		{"name of 1000 characters", "POST", "/proxies", `{"name":"` + strings.Repeat("a", 1000) + `","upstream":"` + echo + `"}`, nil, 400, "want 1-63 characters"},
+		{"name of invalid UTF-8", "POST", "/proxies", "{\"name\":\"a\xff\xfeb\",\"upstream\":\"" + echo + "\"}", nil, 400, "want 1-63 characters"},
+		{"path of invalid UTF-8", "GET", "/proxies/a%ff%fe", ``, nil, 400, "not valid UTF-8"},
+		{"upstream off loopback", "POST", "/proxies", `{"name":"q","upstream":"10.1.2.3:80"}`, nil, 403, "policy"},
+		{"listen on a low port", "POST", "/proxies", `{"name":"q","listen":"127.0.0.1:80","upstream":"` + echo + `"}`, nil, 403, "policy"},
+		{"protocol unknown", "POST", "/proxies", `{"name":"q","upstream":"` + echo + `","protocol":"sctp"}`, nil, 400, "protocol must be tcp or udp"},
+		{"unknown proxy", "GET", "/proxies/nope", ``, nil, 404, "proxy not found"},
+		{"unknown proxy's toxics", "POST", "/proxies/nope/toxics", `{"type":"latency"}`, nil, 404, "proxy not found"},
+		{"update an unknown proxy", "POST", "/proxies/nope", `{}`, nil, 404, "proxy not found"},
+		{"update with an empty body", "POST", "/proxies/p", ``, nil, 400, "bad request body: EOF"},
+		{"update to no upstream", "POST", "/proxies/p", `{"upstream":""}`, nil, 400, "missing required field: upstream"},
+		{"update the protocol", "POST", "/proxies/p", `{"protocol":"udp"}`, nil, 400, "protocol cannot change"},
+		{"unknown toxic type", "POST", "/proxies/p/toxics", `{"type":"warp"}`, nil, 400, "invalid toxic type"},
+		{"toxiproxy's hidden noop", "POST", "/proxies/p/toxics", `{"type":"noop"}`, nil, 400, "invalid toxic type"},
+		{"no toxic type", "POST", "/proxies/p/toxics", `{}`, nil, 400, "invalid toxic type"},
+		{"stream sideways", "POST", "/proxies/p/toxics", `{"type":"latency","stream":"sideways"}`, nil, 400, "stream was invalid, can be either upstream or downstream"},
+		{"stream empty", "POST", "/proxies/p/toxics", `{"type":"latency","stream":""}`, nil, 400, "stream was invalid"},
+		{"toxicity 2", "POST", "/proxies/p/toxics", `{"type":"latency","toxicity":2}`, nil, 400, "toxicity must be from 0 to 1"},
+		{"toxicity -0.5", "POST", "/proxies/p/toxics", `{"type":"latency","toxicity":-0.5}`, nil, 400, "toxicity must be from 0 to 1"},
+		{"toxicity a string", "POST", "/proxies/p/toxics", `{"type":"latency","toxicity":"1"}`, nil, 400, "cannot unmarshal string"},
+		{"latency a string", "POST", "/proxies/p/toxics", `{"type":"latency","attributes":{"latency":"100"}}`, nil, 400, "Go struct field LatencyToxic.attributes.latency of type int64"},
+		{"latency a fraction", "POST", "/proxies/p/toxics", `{"type":"latency","attributes":{"latency":1.5}}`, nil, 400, "cannot unmarshal number 1.5"},
+		{"latency negative", "POST", "/proxies/p/toxics", `{"type":"latency","attributes":{"latency":-1}}`, nil, 400, "attributes.latency: must be from 0 to 3600000 (ms)"},
+		{"latency of a century", "POST", "/proxies/p/toxics", `{"type":"latency","attributes":{"latency":3155760000000}}`, nil, 400, "attributes.latency: must be from 0"},
+		{"latency past int64", "POST", "/proxies/p/toxics", `{"type":"latency","attributes":{"latency":1e30}}`, nil, 400, "cannot unmarshal number 1e30"},
+		{"attributes a number", "POST", "/proxies/p/toxics", `{"type":"latency","attributes":5}`, nil, 400, "bad request body"},
+		{"bandwidth 0", "POST", "/proxies/p/toxics", `{"type":"bandwidth","attributes":{"rate":0}}`, nil, 400, "attributes.rate: must be positive"},
+		{"bandwidth overflowing", "POST", "/proxies/p/toxics", `{"type":"bandwidth","attributes":{"rate":9223372036854776}}`, nil, 400, "attributes.rate: must be at most"},
+		{"slicer without a size", "POST", "/proxies/p/toxics", `{"type":"slicer"}`, nil, 400, "attributes.average_size: must be positive"},
+		{"slicer varying too much", "POST", "/proxies/p/toxics", `{"type":"slicer","attributes":{"average_size":10,"size_variation":10}}`, nil, 400, "attributes.size_variation"},
+		{"limit_data 0", "POST", "/proxies/p/toxics", `{"type":"limit_data"}`, nil, 400, "attributes.bytes: must be positive"},
+		{"UDP toxic on TCP", "POST", "/proxies/p/toxics", `{"type":"loss","attributes":{"percent":10}}`, nil, 400, "loss does not apply to tcp"},
+		{"toxic name sockd refuses", "POST", "/proxies/p/toxics", `{"type":"latency","name":"Slow Down"}`, nil, 400, "want 1-63 characters"},
+		{"unknown toxic", "GET", "/proxies/p/toxics/nope", ``, nil, 404, "toxic not found"},
+		{"update an unknown toxic", "POST", "/proxies/p/toxics/nope", `{}`, nil, 404, "toxic not found"},
+		{"delete an unknown toxic", "DELETE", "/proxies/p/toxics/nope", ``, nil, 404, "toxic not found"},
+		{"populate with an object", "POST", "/populate", `{"name":"x"}`, nil, 400, "bad request body: json: cannot unmarshal object"},
+		{"populate without a name", "POST", "/populate", `[{"upstream":"` + echo + `"}]`, nil, 400, "missing required field: name at proxy 1"},
+		{"wrong method", "PUT", "/proxies", `{}`, nil, 405, "PUT is not a method of /proxies; it takes GET, POST"},
+		{"no such route", "GET", "/toxics", ``, nil, 404, "not found"},
+		{"a browser", "GET", "/proxies", ``, []string{"User-Agent: Mozilla/5.0 (X11; Linux x86_64)"}, 403, "User agent not allowed"},
+		{"a foreign page", "POST", "/reset", ``, []string{"Origin: http://evil.example"}, 403, "cross-origin"},
+		{"a rebound name", "GET", "/proxies", ``, []string{"Host: evil.example"}, 403, "DNS rebinding"},
+		{"an Authorization not of ASCII", "GET", "/proxies", ``, []string{"Authorization: Bearer t\xc3\xb6k"}, 400, "malformed Authorization header"},
+	} {
+		req, err := http.NewRequest(tc.method, ts.URL()+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("User-Agent", "sockd-e2e")
+		for _, h := range tc.header {
+			k, v, _ := strings.Cut(h, ": ")
+			if k == "Host" {
+				req.Host = v
+			} else {
+				req.Header.Set(k, v)
+			}
+		}
+		resp, err := (&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.what, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantToxiError(t, tc.what, tc.code, body, resp.StatusCode, tc.says)
+		if tc.code == 405 && resp.Header.Get("Allow") != "GET, POST" {
+			t.Errorf("%s: Allow %q", tc.what, resp.Header.Get("Allow"))
+		}
+	}
+
+	// Bodies over the limit: refused by their length before a byte is read,
+	// or, sent chunked, once the limit has been read.
+	huge := bytes.Repeat([]byte(" "), 2<<20)
+	raw, code = rawRequest(t, ts.API, "POST /proxies HTTP/1.1\r\nHost: "+ts.API+"\r\nContent-Length: 2097152\r\nConnection: close\r\n\r\n")
+	wantToxiError(t, "a 2 MiB body, answered before it is sent", 413, raw, code, "over the limit")
+	code, _, raw = ts.do(t, "POST", "/proxies/p/toxics", unsizedReader{io.MultiReader(strings.NewReader(`{"type":"latency","name":"`), bytes.NewReader(huge), strings.NewReader(`"}`))})
+	wantToxiError(t, "a 2 MiB chunked body", 413, raw, code, "over the limit")
+
+	// Concurrent creates and deletes of one name: each answer is one of
+	// toxiproxy's, never a 500.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[int]int{}
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var code int
+			if i%2 == 0 {
+				code, _ = ts.doJSON(t, "POST", "/proxies", `{"name":"race","listen":"127.0.0.1:0","upstream":"`+echo+`"}`)
+			} else {
+				code, _ = ts.doJSON(t, "DELETE", "/proxies/race", "")
+			}
+			mu.Lock()
+			seen[code]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for code := range seen {
+		if code != 201 && code != 409 && code != 204 && code != 404 {
+			t.Errorf("concurrent create/delete answered %d (%v)", code, seen)
+		}
+	}
+	ts.doJSON(t, "DELETE", "/proxies/race", "")
+
+	// Nothing was made of all that: the one proxy, with no toxics, and no
+	// descriptor more than before.
+	code, raw = ts.doJSON(t, "GET", "/proxies", "")
+	var all map[string]struct{ Toxics []any }
+	if code != 200 || json.Unmarshal(raw, &all) != nil || len(all) != 1 || len(all["p"].Toxics) != 0 {
+		t.Errorf("after the bad requests: %d %s", code, raw)
+	}
+	waitFor(t, "sockd's descriptors to settle", func() bool { return ts.fds(t) <= fdsBefore })
+}
+
+// rawRequest writes a request head (and no body) and reads the response.
+func rawRequest(t *testing.T, addr, head string) ([]byte, int) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, head); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to %q: %v", head, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return body, resp.StatusCode
+}
+
+// tokenTransport adds a bearer token to every request, for toxiproxy's Go
+// client (which uses http.DefaultClient, and for DELETE a client of its
+// own: both go through http.DefaultTransport, which this replaces).
+type tokenTransport struct {
+	base  http.RoundTripper
+	mu    sync.Mutex
+	token string
+}
+
+func (tt *tokenTransport) use(token string) {
+	tt.mu.Lock()
+	tt.token = token
+	tt.mu.Unlock()
+}
+
+func (tt *tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	tt.mu.Lock()
+	token := tt.token
+	tt.mu.Unlock()
+	r = r.Clone(r.Context())
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	return tt.base.RoundTrip(r)
+}
+
+// TestToxiproxyNeedsTokens: with --token-file every route needs a token
+// (401 in toxiproxy's shape otherwise — toxiproxy-cli, which cannot send
+// one, is refused), and a principal sees and touches only its own proxies.
+func TestToxiproxyNeedsTokens(t *testing.T) {
+	cli := installToxiproxy(t, "cli")
+	ts := startToxiSockd(t, "--token-file", writeTokens(t, aliceToken+" alice", bobToken+" bob"))
+	echo := echoServer(t)
+
+	cliFails(t, cli, ts.URL(), "HTTP 401: missing credentials", "list")
+	cliFails(t, cli, ts.URL(), "HTTP 401", "create", "-l", "127.0.0.1:0", "-u", echo, "redis")
+	for _, route := range []struct{ method, path string }{
+		{"GET", "/proxies"}, {"POST", "/proxies"}, {"GET", "/proxies/redis"}, {"DELETE", "/proxies/redis"},
+		{"GET", "/proxies/redis/toxics"}, {"POST", "/populate"}, {"POST", "/reset"}, {"GET", "/version"},
+	} {
+		body := ""
+		if route.method == "POST" {
+			body = `{"name":"redis","listen":"127.0.0.1:0","upstream":"` + echo + `"}`
+			if route.path == "/populate" {
+				body = "[" + body + "]"
+			}
+		}
+		code, hdr, raw := ts.do(t, route.method, route.path, strings.NewReader(body))
+		wantToxiError(t, route.method+" "+route.path+" without a token", 401, raw, code, "missing credentials")
+		if hdr.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s %s: 401 without WWW-Authenticate", route.method, route.path)
+		}
+		code, raw = ts.doJSON(t, route.method, route.path, body, "Authorization: Bearer not-a-token-of-sockd")
+		wantToxiError(t, route.method+" "+route.path+" with a wrong token", 401, raw, code, "invalid token")
+	}
+	code, raw := ts.doJSON(t, "GET", "/version", "", "Authorization: Bearer "+aliceToken)
+	if code != 200 || string(raw) != ts.Version {
+		t.Errorf("GET /version with a token: %d %q, want %q", code, raw, ts.Version)
+	}
+
+	// toxiproxy's Go client, with the token added by a transport.
+	tt := &tokenTransport{base: http.DefaultTransport}
+	http.DefaultTransport = tt
+	t.Cleanup(func() { http.DefaultTransport = tt.base })
+	c := tclient.NewClient(ts.API)
+
+	tt.use(aliceToken)
+	alices, err := c.CreateProxy("redis", "127.0.0.1:0", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alices.AddToxic("", "latency", "downstream", 1, tclient.Attributes{"latency": 10}); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, alices.Listen)
+	aliceID := ""
+	for name, p := range sockdProxies(t, ts.daemon, "Authorization: Bearer "+aliceToken) {
+		if name == "redis" {
+			aliceID = str(p, "id")
+			if str(p, "owner") != "alice" {
+				t.Errorf("alice's proxy is owned by %q", str(p, "owner"))
+			}
+		}
+	}
+	if aliceID == "" {
+		t.Fatal("sockd does not list alice's proxy to alice")
+	}
+
+	tt.use(bobToken)
+	if ps, err := c.Proxies(); err != nil || len(ps) != 0 {
+		t.Errorf("bob lists %v (%v)", ps, err)
+	}
+	for _, ref := range []string{"redis", aliceID} {
+		if _, err := c.Proxy(ref); err == nil || err.Error() != "Proxy: HTTP 404: proxy not found" {
+			t.Errorf("bob gets alice's proxy %s: %v", ref, err)
+		}
+		code, raw := ts.doJSON(t, "DELETE", "/proxies/"+ref, "", "Authorization: Bearer "+bobToken)
+		wantToxiError(t, "bob deletes alice's proxy "+ref, 404, raw, code, "proxy not found")
+		code, raw = ts.doJSON(t, "POST", "/proxies/"+ref+"/toxics", `{"type":"timeout"}`, "Authorization: Bearer "+bobToken)
+		wantToxiError(t, "bob adds a toxic to alice's proxy "+ref, 404, raw, code, "proxy not found")
+		code, raw = ts.doJSON(t, "DELETE", "/proxies/"+ref+"/toxics/latency_downstream", "", "Authorization: Bearer "+bobToken)
+		wantToxiError(t, "bob removes alice's toxic on "+ref, 404, raw, code, "proxy not found")
+		code, raw = ts.doJSON(t, "POST", "/proxies/"+ref, `{"enabled":false}`, "Authorization: Bearer "+bobToken)
+		wantToxiError(t, "bob disables alice's proxy "+ref, 404, raw, code, "proxy not found")
+	}
+	// Names are per principal: bob may have a "redis" of his own.
+	bobs, err := c.CreateProxy("redis", "127.0.0.1:0", echo)
+	if err != nil {
+		t.Fatalf("bob's own redis: %v", err)
+	}
+	if err := c.ResetState(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bobs.Delete(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Bob's reset and delete touched nothing of alice's.
+	tt.use(aliceToken)
+	p, err := c.Proxy("redis")
+	if err != nil || len(p.ActiveToxics) != 1 || p.Listen != alices.Listen {
+		t.Errorf("alice's proxy after bob's reset: %+v %v", p, err)
+	}
+	roundTrip(t, alices.Listen)
+}

@@ -37,6 +37,9 @@ type populateResponse struct {
 func (h *handler) populate(w http.ResponseWriter, c *call) {
 	var in []populateInput
 	fail := func(e *apiError, done []proxyJSON) {
+		if e.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sockd"`)
+		}
 		writeJSON(w, e.Status, populateResponse{Error: e.Message, Status: e.Status, Proxies: done})
 	}
 	if aerr := decodeBody(c.r.Body, &in); aerr != nil {
