@@ -59,9 +59,7 @@ func (h *handler) toxicIndex(w http.ResponseWriter, c *call) {
 }
 
 // toxicCreate answers POST /proxies/{proxy}/toxics: 200 (toxiproxy's
-// code, not 201) and the toxic. The checks come in toxiproxy's order
-// (AddToxicJson): the body, the stream, the type, the name, the
-// attributes.
+// code, not 201) and the toxic.
 func (h *handler) toxicCreate(w http.ResponseWriter, c *call) {
 	p, aerr := h.lookup(c, c.r.PathValue("proxy"))
 	if aerr != nil {
@@ -73,50 +71,8 @@ func (h *handler) toxicCreate(w http.ResponseWriter, c *call) {
 		writeAPIError(w, aerr)
 		return
 	}
-	var in toxicInput
-	if aerr := decodeBody(bytes.NewReader(body), &in); aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	stream := "downstream"
-	if in.Stream != nil {
-		stream = strings.ToLower(*in.Stream)
-	}
-	dir := sockdv1.Direction_DIRECTION_DOWNSTREAM
-	switch stream {
-	case "downstream":
-	case "upstream":
-		dir = sockdv1.Direction_DIRECTION_UPSTREAM
-	default:
-		writeAPIError(w, errInvalidStream)
-		return
-	}
-	if in.Name == "" {
-		in.Name = in.Type + "_" + stream
-	}
-	typ, ok := toxicTypeNamed(in.Type)
-	if !ok {
-		writeAPIError(w, errInvalidToxicType)
-		return
-	}
-	if findFault(p, in.Name) != nil {
-		writeAPIError(w, errToxicAlreadyExists)
-		return
-	}
-	attrs := typ.attrs()
-	if aerr := decodeAttributes(body, attrs, nil); aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	f := &sockdv1.Fault{Name: in.Name, Type: typ.fault, Direction: dir}
-	if in.Toxicity != nil {
-		if aerr := checkToxicity(*in.Toxicity); aerr != nil {
-			writeAPIError(w, aerr)
-			return
-		}
-		f.Probability = in.Toxicity
-	}
-	if aerr := attrs.toFault(f); aerr != nil {
+	f, aerr := parseToxic(body, p)
+	if aerr != nil {
 		writeAPIError(w, aerr)
 		return
 	}
@@ -127,6 +83,56 @@ func (h *handler) toxicCreate(w http.ResponseWriter, c *call) {
 	}
 	t, _ := showToxic(got)
 	writeJSON(w, http.StatusOK, t)
+}
+
+// parseToxic reads a new toxic for proxy p, checking it in toxiproxy's
+// order (its AddToxicJson): the body, the stream, the type, the name (a
+// toxic of that name on p is 409), the attributes. sockd checks the rest
+// (names it refuses, types that do not apply to the protocol).
+func parseToxic(body []byte, p *sockdv1.Proxy) (*sockdv1.Fault, *apiError) {
+	var in toxicInput
+	if aerr := decodeBody(bytes.NewReader(body), &in); aerr != nil {
+		return nil, aerr
+	}
+	stream := "downstream"
+	if in.Stream != nil {
+		// toxiproxy takes any case, and names the toxic with the stream as
+		// given; sockd's names are lower case, so both are.
+		stream = strings.ToLower(*in.Stream)
+	}
+	dir := sockdv1.Direction_DIRECTION_DOWNSTREAM
+	switch stream {
+	case "downstream":
+	case "upstream":
+		dir = sockdv1.Direction_DIRECTION_UPSTREAM
+	default:
+		return nil, errInvalidStream
+	}
+	if in.Name == "" {
+		in.Name = in.Type + "_" + stream
+	}
+	typ, ok := toxicTypeNamed(in.Type)
+	if !ok {
+		return nil, errInvalidToxicType
+	}
+	if findFault(p, in.Name) != nil {
+		return nil, errToxicAlreadyExists
+	}
+	attrs := typ.attrs()
+	if aerr := decodeAttributes(body, attrs, nil); aerr != nil {
+		return nil, aerr
+	}
+	f := &sockdv1.Fault{Name: in.Name, Type: typ.fault, Direction: dir}
+	if in.Toxicity != nil {
+		if aerr := checkToxicity(*in.Toxicity); aerr != nil {
+			return nil, aerr
+		}
+		f.Probability = in.Toxicity
+	}
+	if aerr := attrs.toFault(f); aerr != nil {
+		return nil, aerr
+	}
+	return f, nil
 }
 
 // toxicShow answers GET /proxies/{proxy}/toxics/{toxic}.
@@ -145,10 +151,7 @@ func (h *handler) toxicShow(w http.ResponseWriter, c *call) {
 	writeJSON(w, http.StatusOK, t)
 }
 
-// toxicUpdate answers POST /proxies/{proxy}/toxics/{toxic}: the body's
-// attributes are laid over the toxic's (those it leaves out keep their
-// values), and its toxicity, if it has one, replaces the toxic's. Name,
-// type and stream do not change, as in toxiproxy.
+// toxicUpdate answers POST /proxies/{proxy}/toxics/{toxic}.
 func (h *handler) toxicUpdate(w http.ResponseWriter, c *call) {
 	p, aerr := h.lookup(c, c.r.PathValue("proxy"))
 	if aerr != nil {
@@ -156,8 +159,7 @@ func (h *handler) toxicUpdate(w http.ResponseWriter, c *call) {
 		return
 	}
 	old := findFault(p, c.r.PathValue("toxic"))
-	typ, ok := toxicTypeOf(old.GetType())
-	if old == nil || !ok {
+	if _, ok := toxicTypeOf(old.GetType()); old == nil || !ok {
 		writeAPIError(w, errToxicNotFound)
 		return
 	}
@@ -166,25 +168,10 @@ func (h *handler) toxicUpdate(w http.ResponseWriter, c *call) {
 		writeAPIError(w, aerr)
 		return
 	}
-	attrs := typ.attrs()
-	attrs.fromFault(old)
-	tox := toxicity(old)
-	if aerr := decodeAttributes(body, attrs, &tox); aerr != nil {
+	f, paths, aerr := parseToxicUpdate(body, old)
+	if aerr != nil {
 		writeAPIError(w, aerr)
 		return
-	}
-	if aerr := checkToxicity(tox); aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	f := &sockdv1.Fault{Name: old.GetName(), Type: old.GetType(), Probability: &tox}
-	if aerr := attrs.toFault(f); aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	paths := []string{"probability"}
-	if typ.hasParams() {
-		paths = append(paths, typ.name)
 	}
 	got, err := h.proxies.UpdateFault(c.ctx, &sockdv1.UpdateFaultRequest{ProxyId: p.GetId(), Fault: f, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
 	if err != nil {
@@ -193,6 +180,36 @@ func (h *handler) toxicUpdate(w http.ResponseWriter, c *call) {
 	}
 	t, _ := showToxic(got)
 	writeJSON(w, http.StatusOK, t)
+}
+
+// parseToxicUpdate reads an update of the fault old, as toxiproxy's
+// UpdateToxicJson: the body's attributes are laid over the toxic's (those
+// it leaves out keep their values), and its toxicity, if it has one,
+// replaces the toxic's; name, type and stream do not change. It returns
+// the fault with every value and the update mask naming them.
+func parseToxicUpdate(body []byte, old *sockdv1.Fault) (*sockdv1.Fault, []string, *apiError) {
+	typ, ok := toxicTypeOf(old.GetType())
+	if !ok {
+		return nil, nil, errToxicNotFound
+	}
+	attrs := typ.attrs()
+	attrs.fromFault(old)
+	tox := toxicity(old)
+	if aerr := decodeAttributes(body, attrs, &tox); aerr != nil {
+		return nil, nil, aerr
+	}
+	if aerr := checkToxicity(tox); aerr != nil {
+		return nil, nil, aerr
+	}
+	f := &sockdv1.Fault{Name: old.GetName(), Type: old.GetType(), Probability: &tox}
+	if aerr := attrs.toFault(f); aerr != nil {
+		return nil, nil, aerr
+	}
+	paths := []string{"probability"}
+	if typ.hasParams() {
+		paths = append(paths, typ.name)
+	}
+	return f, paths, nil
 }
 
 // toxicDelete answers DELETE /proxies/{proxy}/toxics/{toxic}: 204.
