@@ -320,7 +320,7 @@ func TestCallsCarryTheCallersCredentialsAndAddress(t *testing.T) {
 	id := hdr.Get("X-Toxiproxy-Request-Id")
 	var line struct {
 		RequestID, Principal, Method string
-		PeerAddress              string `json:"peer.address"`
+		PeerAddress                  string `json:"peer.address"`
 	}
 	for _, l := range strings.Split(s.logs.String(), "\n") {
 		if strings.Contains(l, id) && strings.Contains(l, "CreateProxy") {
