@@ -61,7 +61,7 @@ func newStack(t *testing.T, auth service.AuthConfig) *stack {
 	auth.Log = log
 	unary, stream := service.Interceptors(service.InterceptorConfig{Log: log, Auth: service.NewAuth(auth), StreamsDone: done})
 	srv := grpc.NewServer(append(service.ServerOptions(), grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))...)
-	sockdv1.RegisterProxyServiceServer(srv, service.NewProxyServer(rm))
+	sockdv1.RegisterProxyServiceServer(srv, service.NewProxyServer(rm, nil))
 	gl := service.NewGatewayListener()
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(gl) }()
