@@ -341,6 +341,8 @@ func TestToxiproxyGoClient(t *testing.T) {
 	ts := startToxiSockd(t)
 	echo := echoServer(t)
 	c := tclient.NewClient(ts.API)
+	// The client keeps connections in http.DefaultTransport.
+	t.Cleanup(func() { http.DefaultTransport.(*http.Transport).CloseIdleConnections() })
 
 	p, err := c.CreateProxy("echo", "127.0.0.1:0", echo)
 	if err != nil {
@@ -1191,7 +1193,10 @@ func TestToxiproxyNeedsTokens(t *testing.T) {
 	// toxiproxy's Go client, with the token added by a transport.
 	tt := &tokenTransport{base: http.DefaultTransport}
 	http.DefaultTransport = tt
-	t.Cleanup(func() { http.DefaultTransport = tt.base })
+	t.Cleanup(func() {
+		http.DefaultTransport = tt.base
+		tt.base.(*http.Transport).CloseIdleConnections()
+	})
 	c := tclient.NewClient(ts.API)
 
 	tt.use(aliceToken)
