@@ -33,6 +33,54 @@ async function get(path) {
   return r;
 }
 
+// Proxies: listed with the sockets, redrawn on proxy and fault events. A
+// proxy's connections are its sockets in the table (proxyId), its faults
+// those in force (with how many connections each applied to).
+const proxies = new Map(); // id → Proxy, as the REST API returns it
+
+async function listProxies() {
+  const all = [];
+  let pageToken = '';
+  do {
+    const q = new URLSearchParams({ pageSize: '1000' });
+    if (pageToken) q.set('pageToken', pageToken);
+    const page = await (await get('/v1/proxies?' + q)).json();
+    all.push(...(page.proxies || []));
+    pageToken = page.nextPageToken || '';
+  } while (pageToken);
+  proxies.clear();
+  for (const p of all) proxies.set(p.id, p);
+  renderProxies();
+}
+
+function faultLabel(f) {
+  const type = (f.type || '').replace('FAULT_TYPE_', '').toLowerCase();
+  const dir = (f.direction || 'DIRECTION_DOWNSTREAM').replace('DIRECTION_', '').toLowerCase();
+  const p = f.probability === undefined ? '' : ' p=' + f.probability;
+  return f.name + ' (' + type + ' ' + dir + p + ', applied ' + (f.applied || 0) + ')';
+}
+
+function renderProxies() {
+  $('proxies-pane').hidden = proxies.size === 0;
+  const tbody = $('proxies').tBodies[0];
+  tbody.replaceChildren();
+  for (const p of proxies.values()) {
+    const tr = document.createElement('tr');
+    tr.dataset.id = p.id;
+    const cells = [p.name || shortID(p.id), protoName(p), p.listenAddress || '', p.upstreamAddress || '',
+      p.enabled ? 'enabled' : 'disabled', String(p.connections || 0), bytes(p.bytesUpstream), bytes(p.bytesDownstream),
+      (p.faults || []).map(faultLabel).join('; ')];
+    cells.forEach((text, i) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (i >= 5 && i <= 7) td.className = 'num';
+      if (i === 8) td.className = 'faults';
+      tr.appendChild(td);
+    });
+    tbody.appendChild(tr);
+  }
+}
+
 async function listAll() {
   const all = [];
   let pageToken = '';
@@ -111,6 +159,10 @@ function onMessage(msg) {
   if (seq <= lastSeq) return;
   lastSeq = seq;
   $('t-seq').textContent = String(seq);
+  if (ev.proxy || ev.fault || ev.relay) {
+    // A proxy, relay or fault changed: the listing says how it stands.
+    listProxies().catch(console.warn);
+  }
   const s = ev.socket;
   if (!s || !s.id) return;
   touched.set(s.id, Date.now());
@@ -370,6 +422,7 @@ async function refresh() {
   refreshing = true;
   try {
     await resync();
+    await listProxies();
     await refreshTotals();
     // The API answers; the event stream may still be waiting for its first
     // event (the gateway sends nothing before it), which is being live too.
