@@ -200,7 +200,7 @@ func (c *Captures) ringBytesOf(id string) (int64, bool) {
 // Used is what the rings hold against --capture-memory.
 func (c *Captures) Used() int64 { return c.budget.Used() }
 
-// select finds the rings a ReadCapture names, for the caller: by socket
+// selectRings finds the rings a ReadCapture names, for the caller: by socket
 // (id or name; a closed socket's too, by id or the name it had), by proxy,
 // or all of the caller's.
 func (c *Captures) selectRings(scope sockmgr.Scope, ids []string, proxyRef string, proxyID string) ([]*captureEntry, error) {
