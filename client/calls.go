@@ -6,6 +6,9 @@ import (
 	"iter"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -51,7 +54,11 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*sockdv1.Socket, 
 // Get returns a socket by id or name.
 func (c *Client) Get(ctx context.Context, id string) (*sockdv1.Socket, error) {
 	s, err := c.api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id})
-	return s, FromError(err)
+	if err != nil {
+		return nil, FromError(err)
+	}
+	c.learn(s)
+	return s, nil
 }
 
 // ListOptions filter List.
@@ -82,6 +89,9 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]*sockdv1.Socket, er
 // CloseSocket closes a remote socket and returns its last snapshot.
 func (c *Client) CloseSocket(ctx context.Context, id string) (*sockdv1.Socket, error) {
 	s, err := c.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: id})
+	if err == nil || status.Code(err) == codes.NotFound {
+		c.forget(id)
+	}
 	return s, FromError(err)
 }
 
@@ -108,52 +118,6 @@ func (c *Client) Accept(ctx context.Context, id string, timeout *time.Duration, 
 func (c *Client) Connect(ctx context.Context, id, address string, timeout *time.Duration) (*sockdv1.Socket, error) {
 	s, err := c.api.Connect(ctx, &sockdv1.ConnectRequest{Id: id, Address: address, Timeout: durationOrNil(timeout)})
 	return s, FromError(err)
-}
-
-// Send sends data; with all, every byte (sendall). It returns the count sent,
-// also on error (see BytesSent).
-func (c *Client) Send(ctx context.Context, id string, data []byte, all bool, timeout *time.Duration) (int, error) {
-	resp, err := c.api.Send(ctx, &sockdv1.SendRequest{Id: id, Payload: &sockdv1.SendRequest_Data{Data: data}, All: all, Timeout: durationOrNil(timeout)})
-	if err != nil {
-		err = FromError(err)
-		return BytesSent(err), err
-	}
-	return int(resp.GetBytesSent()), nil
-}
-
-// RecvOptions tune Recv and RecvFrom.
-type RecvOptions struct {
-	MaxBytes int32          // required
-	Timeout  *time.Duration // nil: the socket's
-	Peek     bool
-	WaitAll  bool
-}
-
-// Recv receives up to MaxBytes; eof reports that the peer closed.
-func (c *Client) Recv(ctx context.Context, id string, o RecvOptions) (data []byte, eof bool, err error) {
-	resp, err := c.api.Recv(ctx, &sockdv1.RecvRequest{Id: id, MaxBytes: o.MaxBytes, Timeout: durationOrNil(o.Timeout), Peek: o.Peek, WaitAll: o.WaitAll})
-	if err != nil {
-		return nil, false, FromError(err)
-	}
-	return resp.GetData(), resp.GetEof(), nil
-}
-
-// SendTo sends one datagram to an address.
-func (c *Client) SendTo(ctx context.Context, id, address string, data []byte, timeout *time.Duration) (int, error) {
-	resp, err := c.api.SendTo(ctx, &sockdv1.SendToRequest{Id: id, Address: address, Payload: &sockdv1.SendToRequest_Data{Data: data}, Timeout: durationOrNil(timeout)})
-	if err != nil {
-		return 0, FromError(err)
-	}
-	return int(resp.GetBytesSent()), nil
-}
-
-// RecvFrom receives one datagram and its source address.
-func (c *Client) RecvFrom(ctx context.Context, id string, o RecvOptions) (data []byte, from string, truncated bool, err error) {
-	resp, err := c.api.RecvFrom(ctx, &sockdv1.RecvFromRequest{Id: id, MaxBytes: o.MaxBytes, Timeout: durationOrNil(o.Timeout), Peek: o.Peek})
-	if err != nil {
-		return nil, "", false, FromError(err)
-	}
-	return resp.GetData(), resp.GetAddress(), resp.GetTruncated(), nil
 }
 
 // Shutdown shuts down directions of a connection.

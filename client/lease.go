@@ -25,6 +25,27 @@ func (c *Client) RevokeLease(ctx context.Context, id string) (*sockdv1.Lease, er
 	return l, FromError(err)
 }
 
+// GetLease returns a lease: its TTL, expiry and socket count.
+func (c *Client) GetLease(ctx context.Context, id string) (*sockdv1.Lease, error) {
+	l, err := c.api.GetLease(ctx, &sockdv1.GetLeaseRequest{Id: id})
+	return l, FromError(err)
+}
+
+// ListLeases returns every lease of the caller, following the pages.
+func (c *Client) ListLeases(ctx context.Context) ([]*sockdv1.Lease, error) {
+	var all []*sockdv1.Lease
+	for token := ""; ; {
+		resp, err := c.api.ListLeases(ctx, &sockdv1.ListLeasesRequest{PageSize: 1000, PageToken: token})
+		if err != nil {
+			return nil, FromError(err)
+		}
+		all = append(all, resp.GetLeases()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return all, nil
+		}
+	}
+}
+
 // Lease is a lease kept alive by this process: if the process dies, its
 // keep-alive stream breaks and the lease lapses after its TTL, closing the
 // sockets created under it.

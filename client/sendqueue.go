@@ -1,0 +1,123 @@
+package client
+
+import (
+	"sync"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+)
+
+// outItem is one thing a session has to send: bytes of the stream (TCP, or
+// one datagram to a connected UDP socket's peer) or a datagram to an
+// address.
+type outItem struct {
+	off    int64  // TCP with offsets: the stream offset of data[0]
+	data   []byte // owned by the queue
+	pooled bool   // data came from chunkPool
+	to     string // a datagram to this address (UDP)
+}
+
+// sendQueue is what a session has to send and, on TCP with offsets, what it
+// sent that sockd has not yet said is written: the bytes a resumed stream
+// sends again. It is bounded (window bytes) and guarded by the session's
+// mutex.
+type sendQueue struct {
+	items []outItem
+	bytes int   // data bytes held
+	end   int64 // TCP: the stream offset after the last byte queued
+	// written: TCP with offsets, sockd has written every byte before it
+	// (AttachResponse.written); items end there.
+	written int64
+	// busy is the buffer the writer is handing to gRPC, which copies it:
+	// trimmed meanwhile (sockd can report bytes written that a stream
+	// before a resume sent), it is left to the garbage collector rather
+	// than reused under the copy.
+	busy *byte
+}
+
+func (q *sendQueue) push(it outItem) {
+	q.items = append(q.items, it)
+	q.bytes += len(it.data)
+	if it.to == "" {
+		q.end += int64(len(it.data))
+	}
+}
+
+// popFront drops the first item (sent, on a stream without offsets).
+func (q *sendQueue) popFront() {
+	it := q.items[0]
+	q.items[0] = outItem{}
+	q.items = q.items[1:]
+	q.bytes -= len(it.data)
+	if it.pooled && q.busy != nil && bufID(it.data) == q.busy {
+		return
+	}
+	recycle(it)
+}
+
+// trim records that sockd has written everything before off and drops what
+// that covers.
+func (q *sendQueue) trim(off int64) {
+	if off <= q.written {
+		return
+	}
+	q.written = off
+	for len(q.items) > 0 {
+		it := &q.items[0]
+		itEnd := it.off + int64(len(it.data))
+		if itEnd > off {
+			break
+		}
+		q.popFront()
+	}
+}
+
+// at returns the queued bytes from stream offset off to the end of the item
+// that holds it, or nil when off is at the end.
+func (q *sendQueue) at(off int64) []byte {
+	for _, it := range q.items {
+		if itEnd := it.off + int64(len(it.data)); off >= it.off && off < itEnd {
+			return it.data[off-it.off:]
+		}
+	}
+	return nil
+}
+
+// chunkSize is the most bytes one Attach message carries (or the server's
+// per-call limit, if smaller).
+const chunkSize = 64 << 10
+
+// chunkPool recycles the buffers of chunks of chunkSize bytes, which a fast
+// stream goes through by the thousand a second.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// newChunk is a buffer for n bytes: pooled when it is a large chunk.
+func newChunk(n int) ([]byte, bool) {
+	if n > chunkSize/2 && n <= chunkSize {
+		return (*chunkPool.Get().(*[]byte))[:n], true
+	}
+	return make([]byte, n), false
+}
+
+// bufID names a slice's backing array (the same for every slice of it
+// that reaches its end).
+func bufID(b []byte) *byte {
+	if cap(b) == 0 {
+		return nil
+	}
+	return &b[:cap(b)][cap(b)-1]
+}
+
+func recycle(it outItem) {
+	if it.pooled {
+		b := it.data[:cap(it.data)]
+		chunkPool.Put(&b)
+	}
+}
+
+// datagramMsg is the Attach message for a UDP item.
+func datagramMsg(it outItem) *sockdv1.AttachRequest {
+	if it.to == "" {
+		return &sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Data{Data: it.data}}
+	}
+	return &sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Datagram{Datagram: &sockdv1.Datagram{Data: it.data, Address: it.to}}}
+}
