@@ -126,22 +126,18 @@ func (c *Client) Shutdown(ctx context.Context, id string, how sockdv1.ShutdownHo
 	return s, FromError(err)
 }
 
-// SetOption sets an option and returns the value the kernel reports.
-func (c *Client) SetOption(ctx context.Context, id, option string, value int64) (int64, error) {
+// SetOption sets an option and returns it as sockd set it: its name as
+// sockd spells it (a unique suffix such as "nodelay" becomes TCP_NODELAY)
+// and the value the kernel reports.
+func (c *Client) SetOption(ctx context.Context, id, option string, value int64) (*sockdv1.SocketOption, error) {
 	o, err := c.api.SetOption(ctx, &sockdv1.SetOptionRequest{Id: id, Option: option, Value: value})
-	if err != nil {
-		return 0, FromError(err)
-	}
-	return o.GetValue(), nil
+	return o, FromError(err)
 }
 
-// GetOption reads an option.
-func (c *Client) GetOption(ctx context.Context, id, option string) (int64, error) {
+// GetOption reads an option from the kernel.
+func (c *Client) GetOption(ctx context.Context, id, option string) (*sockdv1.SocketOption, error) {
 	o, err := c.api.GetOption(ctx, &sockdv1.GetOptionRequest{Id: id, Option: option})
-	if err != nil {
-		return 0, FromError(err)
-	}
-	return o.GetValue(), nil
+	return o, FromError(err)
 }
 
 // SetTimeout sets the socket's default timeout (nil: blocking, 0:
