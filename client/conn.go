@@ -32,6 +32,7 @@ func (c *Client) DialTCP(ctx context.Context, address string) (*Conn, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "sockd", Err: err}
 	}
+	c.learn(sock)
 	conn, err := c.Conn(ctx, sock.GetId())
 	if err != nil {
 		_, _ = c.CloseSocket(context.Background(), sock.GetId())
@@ -77,7 +78,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 // fill makes rbuf hold bytes, acknowledging what was returned before. The
 // caller holds the read turn.
 func (c *Conn) fill() error {
-	c.s.took(c.s.consumed.Load(), len(c.rbuf) == 0 && len(c.s.in) == 0)
+	c.s.took(c.s.consumed.Load(), len(c.rbuf) == 0 && c.s.in.empty())
 	for len(c.rbuf) == 0 {
 		m, err := c.s.receive("read")
 		if err != nil {

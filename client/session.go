@@ -47,15 +47,12 @@ type session struct {
 	chunk  int   // the most bytes in one message
 	every  int64 // acknowledge received bytes at least this often
 
-	// Receive side. The running stream's pump is the only sender on in;
-	// endReceive closes it.
-	in        chan *sockdv1.AttachResponse
-	inErr     error // why in was closed (io.EOF: the peer closed); set before
-	inOnce    sync.Once
-	recvEnded atomic.Bool
-	recvPos   int64        // the pump's: the stream offset after the bytes handed to in
-	consumed  atomic.Int64 // the offset after the bytes readers have returned
-	ackWant   atomic.Int64
+	// Receive side: the running stream's pump queues what it receives in
+	// in, readers take it.
+	in       *recvQueue
+	recvPos  int64        // the pump's: the stream offset after the bytes queued in in
+	consumed atomic.Int64 // the offset after the bytes readers have returned
+	ackWant  atomic.Int64
 
 	// Send side and the session's state, guarded by mu; changed is closed
 	// and replaced at every change, so that waiters can also wait for
@@ -86,6 +83,16 @@ type session struct {
 	rd, wd    *deadline
 }
 
+// inFlightWindow is the most bytes a TCP session with offsets has sent (or
+// queued) that sockd has not yet reported written. It stays below what
+// sockd's Attach reader queues for the socket without waiting for the
+// socket (256 KiB): so that reader never stops reading the stream while a
+// write to a peer that is not reading is pending, and the acknowledgements
+// behind the data always get through — sockd stops reading a peer whose
+// bytes the client has not acknowledged (retain_bytes), and a peer that
+// waits to be read before it reads would otherwise wait forever.
+const inFlightWindow = 192 << 10
+
 // AttachOption tunes Conn.
 type AttachOption func(*attachOptions)
 
@@ -110,7 +117,7 @@ func (c *Client) attach(ctx context.Context, id string, opts []AttachOption) (*s
 	l := c.limits(ctx)
 	s := &session{
 		c: c, id: id, lim: l,
-		in: make(chan *sockdv1.AttachResponse, 8), changed: make(chan struct{}),
+		changed: make(chan struct{}),
 		closing: make(chan struct{}), done: make(chan struct{}),
 		readTurn: make(chan struct{}, 1), writeTurn: make(chan struct{}, 1),
 		rd: newDeadline(), wd: newDeadline(),
@@ -120,16 +127,25 @@ func (c *Client) attach(ctx context.Context, id string, opts []AttachOption) (*s
 	// Where to start: as asked, else where this client already stands in
 	// the socket's streams (a Recv cut short left bytes for it), else
 	// wherever sockd stands.
+	// (sockd retains what a stream delivers, for a resume, only when the
+	// stream is opened at an offset.)
 	var recvOff, sendOff *int64
 	if l.offsets() {
-		c.positions.mu.Lock()
-		if p := c.positions.byRef[id]; p != nil && p.stream {
-			r, w := p.recv, p.send
-			recvOff, sendOff = &r, &w
+		p, err := c.position(ctx, id)
+		if err != nil {
+			return nil, err
 		}
-		c.positions.mu.Unlock()
-		if o.recvOffset != nil {
-			recvOff = o.recvOffset
+		if p.stream {
+			p.recvMu.Lock()
+			r := p.recv
+			p.recvMu.Unlock()
+			p.sendMu.Lock()
+			w := p.send
+			p.sendMu.Unlock()
+			recvOff, sendOff = &r, &w
+			if o.recvOffset != nil {
+				recvOff = o.recvOffset
+			}
 		}
 	}
 	g, first, err := s.open(ctx, recvOff, sendOff)
@@ -142,10 +158,10 @@ func (c *Client) attach(ctx context.Context, id string, opts []AttachOption) (*s
 	s.tcp = s.sock.GetProtocol() != sockdv1.Protocol_PROTOCOL_UDP
 	s.offs = s.tcp && l.offsets()
 	s.window = 8 * s.chunk
+	s.in = newRecvQueue(8)
 	if s.offs {
-		// sockd queues up to retain_bytes of a stream's unwritten bytes
-		// without blocking its reading of acks: no more are in flight.
-		s.window = int(min(max(l.retain, int64(4*s.chunk)), 16<<20))
+		s.window = inFlightWindow
+		s.in = newRecvQueue(0) // sockd bounds it: retain_bytes unacknowledged
 		s.every = max(min(l.retain/4, 1<<20), 16<<10)
 		s.recvPos = first.GetRecvOffset()
 		s.consumed.Store(s.recvPos)
@@ -219,14 +235,11 @@ func (s *session) notifyLocked() {
 // endReceive ends the receive side: readers get err (io.EOF: the peer
 // closed) once they have taken what is queued.
 func (s *session) endReceive(err error) {
-	s.inOnce.Do(func() {
-		s.inErr = err
-		s.recvEnded.Store(true)
-		close(s.in)
+	if s.in.end(err) {
 		s.mu.Lock()
 		s.notifyLocked()
 		s.mu.Unlock()
-	})
+	}
 }
 
 // finish ends the session: err (nil: in order) is what later calls report.
@@ -269,33 +282,29 @@ func (s *session) isAborted() bool {
 
 // receive waits for the next message, honouring the read deadline and Close.
 func (s *session) receive(op string) (*sockdv1.AttachResponse, error) {
-	select {
-	case <-s.closing:
-		return nil, s.opError(op, net.ErrClosed)
-	case <-s.rd.done():
-		return nil, s.opError(op, os.ErrDeadlineExceeded)
-	default:
-	}
-	select {
-	case m, ok := <-s.in:
-		if !ok {
-			return nil, s.streamEnd(op)
+	for {
+		select {
+		case <-s.closing:
+			return nil, s.opError(op, net.ErrClosed)
+		case <-s.rd.done():
+			return nil, s.opError(op, os.ErrDeadlineExceeded)
+		default:
 		}
-		return m, nil
-	case <-s.rd.done():
-		return nil, s.opError(op, os.ErrDeadlineExceeded)
-	case <-s.closing:
-		return nil, s.opError(op, net.ErrClosed)
+		m, ok, done, err := s.in.take()
+		switch {
+		case ok:
+			return m, nil
+		case done && err == io.EOF:
+			return nil, io.EOF
+		case done:
+			return nil, s.opError(op, FromError(err))
+		}
+		select {
+		case <-s.in.ready:
+		case <-s.rd.done():
+		case <-s.closing:
+		}
 	}
-}
-
-// streamEnd is what a read sees once receiving has ended: io.EOF when the
-// peer closed, the failure otherwise.
-func (s *session) streamEnd(op string) error {
-	if s.inErr == io.EOF {
-		return io.EOF
-	}
-	return s.opError(op, FromError(s.inErr))
 }
 
 // took records that readers have returned the received bytes before off

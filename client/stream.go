@@ -169,18 +169,19 @@ func (s *session) pump(g *generation) error {
 		default:
 			continue
 		}
-		if s.recvEnded.Load() {
-			continue
+		for s.in.full() && !isClosed(s.closing) {
+			select {
+			case <-s.in.room:
+			case <-g.ctx.Done():
+				return g.ctx.Err()
+			case <-s.closing:
+			}
 		}
-		select {
-		case s.in <- m:
-			s.recvPos += int64(len(m.GetData()))
-		case <-g.ctx.Done():
-			return g.ctx.Err()
-		case <-s.closing:
-			// Nobody reads any more: keep draining, so that sockd is never
-			// stuck sending.
+		if isClosed(s.closing) {
+			continue // nobody reads any more: keep draining, so that sockd is never stuck sending
 		}
+		s.in.put(m)
+		s.recvPos += int64(len(m.GetData()))
 	}
 }
 
@@ -302,7 +303,7 @@ const (
 // nextLocked decides the writer's next step on stream g. The caller holds
 // mu.
 func (s *session) nextLocked(g *generation) step {
-	if want := s.ackWant.Load(); s.offs && want > s.ackSent && !s.recvEnded.Load() {
+	if want := s.ackWant.Load(); s.offs && want > s.ackSent && !s.in.hasEnded() {
 		return step{kind: stepAck, off: want}
 	}
 	var allSent, allWritten bool
@@ -311,7 +312,8 @@ func (s *session) nextLocked(g *generation) step {
 		// sent: they need not go again.
 		g.sentTo = max(g.sentTo, s.q.written)
 		if g.sentTo < s.q.end {
-			return step{kind: stepData, data: s.q.at(g.sentTo)[:min(int64(s.chunk), s.q.end-g.sentTo)]}
+			d := s.q.at(g.sentTo)
+			return step{kind: stepData, data: d[:min(len(d), s.chunk)]}
 		}
 		allSent, allWritten = true, s.q.written == s.q.end
 	} else {
@@ -327,7 +329,7 @@ func (s *session) nextLocked(g *generation) step {
 		return step{kind: stepCloseWrite}
 	case s.wantDetach && allWritten && (!s.wantCloseWrite || s.writeShut || !s.tcp):
 		return step{kind: stepDetach}
-	case s.writeShut && s.recvEnded.Load():
+	case s.writeShut && s.in.hasEnded():
 		return step{kind: stepDone}
 	}
 	return step{kind: stepWait}
