@@ -199,6 +199,21 @@ func (s *Server) attachIn(ctx context.Context, as *attachStream, sock *sockmgr.S
 			}
 			continue
 		}
+		if ack, ok := in.Msg.GetMsg().(*sockdv1.AttachRequest_Ack); ok {
+			// An acknowledgement is about the other direction: it must not
+			// wait for this one's bytes to be written (the peer may be
+			// waiting to be read before it reads them). Never past what
+			// this stream has handed to gRPC: the retained bytes being sent
+			// must stay until they are out.
+			if err := sock.AckReceived(min(ack.Ack, as.delivered.Load())); err != nil {
+				return toStatus(ctx, err)
+			}
+			select {
+			case as.acked <- struct{}{}:
+			default:
+			}
+			continue
+		}
 		if err := barrier(); err != nil {
 			return err
 		}
@@ -228,16 +243,6 @@ func (s *Server) attachIn(ctx context.Context, as *attachStream, sock *sockmgr.S
 			}
 			if _, err := sock.SendToAddr(ctx, d.GetData(), lastTarget, sockmgr.SendOptions{Timeout: &blocking}); err != nil {
 				return toStatus(ctx, err)
-			}
-		case *sockdv1.AttachRequest_Ack:
-			// Never past what this stream has handed to gRPC: the retained
-			// bytes being sent must stay until they are out.
-			if err := sock.AckReceived(min(msg.Ack, as.delivered.Load())); err != nil {
-				return toStatus(ctx, err)
-			}
-			select {
-			case as.acked <- struct{}{}:
-			default:
 			}
 		case *sockdv1.AttachRequest_Close:
 			// Everything before this message is in the kernel: close(2)
