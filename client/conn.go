@@ -149,11 +149,12 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	for {
 		chunk, pooled := newChunk(c.s.chunk)
 		n, rerr := r.Read(chunk)
-		if n > 0 && n <= len(chunk)/2 && pooled {
-			// A short read: keep its bytes, not a whole pooled buffer.
-			small := append([]byte(nil), chunk[:n]...)
-			recycle(outItem{data: chunk, pooled: true})
-			chunk, pooled = small, false
+		if n > 0 && n <= len(chunk)/4 {
+			// A short read: keep its bytes, not a whole buffer.
+			small, smallPooled := newChunk(n)
+			copy(small, chunk[:n])
+			recycle(outItem{data: chunk, pooled: pooled})
+			chunk, pooled = small, smallPooled
 		}
 		if n > 0 {
 			if err := c.s.queue("write", outItem{data: chunk[:n], pooled: pooled}); err != nil {

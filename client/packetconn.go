@@ -90,7 +90,9 @@ func (p *PacketConn) send(b []byte, to string) (int, error) {
 		return 0, err
 	}
 	defer release()
-	if err := p.s.queue("write", outItem{data: append([]byte(nil), b...), to: to}); err != nil {
+	data, pooled := newChunk(len(b))
+	copy(data, b)
+	if err := p.s.queue("write", outItem{data: data, pooled: pooled, to: to}); err != nil {
 		return 0, err
 	}
 	return len(b), nil

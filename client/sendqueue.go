@@ -1,6 +1,7 @@
 package client
 
 import (
+	"math/bits"
 	"sync"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
@@ -86,16 +87,26 @@ func (q *sendQueue) at(off int64) []byte {
 // per-call limit, if smaller).
 const chunkSize = 64 << 10
 
-// chunkPool recycles the buffers of chunks of chunkSize bytes, which a fast
-// stream goes through by the thousand a second.
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+// chunkPools recycle the buffers of chunks, by power-of-two size classes
+// from 512 B to chunkSize: a fast stream goes through them by the tens of
+// thousands a second.
+var chunkPools [chunkClasses]sync.Pool
 
-// newChunk is a buffer for n bytes: pooled when it is a large chunk.
+const (
+	minChunkClass = 9 // 512 B
+	chunkClasses  = 16 - minChunkClass + 1
+)
+
+// newChunk is a buffer for n bytes, pooled if n is at most chunkSize.
 func newChunk(n int) ([]byte, bool) {
-	if n > chunkSize/2 && n <= chunkSize {
-		return (*chunkPool.Get().(*[]byte))[:n], true
+	if n > chunkSize {
+		return make([]byte, n), false
 	}
-	return make([]byte, n), false
+	c := max(bits.Len(uint(n-1)), minChunkClass) - minChunkClass
+	if b, ok := chunkPools[c].Get().(*[]byte); ok {
+		return (*b)[:n], true
+	}
+	return make([]byte, n, 1<<(c+minChunkClass)), true
 }
 
 // bufID names a slice's backing array (the same for every slice of it
@@ -108,9 +119,12 @@ func bufID(b []byte) *byte {
 }
 
 func recycle(it outItem) {
-	if it.pooled {
-		b := it.data[:cap(it.data)]
-		chunkPool.Put(&b)
+	if !it.pooled {
+		return
+	}
+	b := it.data[:cap(it.data)]
+	if c := bits.Len(uint(cap(b))) - 1 - minChunkClass; c >= 0 && c < chunkClasses && cap(b) == 1<<(c+minChunkClass) {
+		chunkPools[c].Put(&b)
 	}
 }
 

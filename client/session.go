@@ -54,11 +54,11 @@ type session struct {
 	consumed atomic.Int64 // the offset after the bytes readers have returned
 	ackWant  atomic.Int64
 
-	// Send side and the session's state, guarded by mu; changed is closed
-	// and replaced at every change, so that waiters can also wait for
-	// deadlines.
+	// Send side and the session's state, guarded by mu. At every change
+	// the one goroutine that may wait for it is woken: the writer (wake) and
+	// the Write holding the write turn (space).
 	mu             sync.Mutex
-	changed        chan struct{}
+	wake, space    chan struct{}
 	q              sendQueue
 	ackSent        int64
 	wantCloseWrite bool
@@ -86,12 +86,14 @@ type session struct {
 // inFlightWindow is the most bytes a TCP session with offsets has sent (or
 // queued) that sockd has not yet reported written. It stays below what
 // sockd's Attach reader queues for the socket without waiting for the
-// socket (256 KiB): so that reader never stops reading the stream while a
-// write to a peer that is not reading is pending, and the acknowledgements
-// behind the data always get through — sockd stops reading a peer whose
-// bytes the client has not acknowledged (retain_bytes), and a peer that
-// waits to be read before it reads would otherwise wait forever.
-const inFlightWindow = 192 << 10
+// socket (service.coalesceLimit, 2 MiB): so that reader never stops reading
+// the stream while a write to a peer that is not reading is pending, and
+// the acknowledgements behind the data always get through — sockd stops
+// reading a peer whose bytes the client has not acknowledged (retain_bytes),
+// and a peer that waits to be read before it reads would otherwise wait
+// forever. Large enough that the written reports' round trip does not cap
+// a fast stream.
+const inFlightWindow = 1 << 20
 
 // AttachOption tunes Conn.
 type AttachOption func(*attachOptions)
@@ -117,7 +119,7 @@ func (c *Client) attach(ctx context.Context, id string, opts []AttachOption) (*s
 	l := c.limits(ctx)
 	s := &session{
 		c: c, id: id, lim: l,
-		changed: make(chan struct{}),
+		wake: make(chan struct{}, 1), space: make(chan struct{}, 1),
 		closing: make(chan struct{}), done: make(chan struct{}),
 		readTurn: make(chan struct{}, 1), writeTurn: make(chan struct{}, 1),
 		rd: newDeadline(), wd: newDeadline(),
@@ -226,10 +228,10 @@ func (s *session) open(ctx context.Context, recvOff, sendOff *int64) (*generatio
 	return g, a.m, nil
 }
 
-// notifyLocked wakes everyone waiting for a change. The caller holds mu.
+// notifyLocked wakes whoever waits for a change. The caller holds mu.
 func (s *session) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+	signal(s.wake)
+	signal(s.space)
 }
 
 // endReceive ends the receive side: readers get err (io.EOF: the peer
@@ -319,9 +321,7 @@ func (s *session) took(off int64, idle bool) {
 		return
 	}
 	s.ackWant.Store(off)
-	s.mu.Lock()
-	s.notifyLocked()
-	s.mu.Unlock()
+	signal(s.wake)
 }
 
 // queue adds an item to send, waiting while the window is full (TCP: what
@@ -344,10 +344,9 @@ func (s *session) queue(op string, it outItem) error {
 			s.mu.Unlock()
 			return nil
 		}
-		ch := s.changed
 		s.mu.Unlock()
 		select {
-		case <-ch:
+		case <-s.space:
 		case <-s.wd.done():
 			recycle(it)
 			return s.opError(op, os.ErrDeadlineExceeded)

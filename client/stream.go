@@ -201,10 +201,9 @@ func (s *session) writer(g *generation) error {
 			if a = s.nextLocked(g); a.kind != stepWait {
 				break
 			}
-			ch := s.changed
 			s.mu.Unlock()
 			select {
-			case <-ch:
+			case <-s.wake:
 			case <-g.ctx.Done():
 			}
 			s.mu.Lock()

@@ -24,10 +24,9 @@ func (s *session) unaryLoop() error {
 			if a = s.nextUnaryLocked(); a.kind != stepWait {
 				break
 			}
-			ch := s.changed
 			s.mu.Unlock()
 			select {
-			case <-ch:
+			case <-s.wake:
 			case <-s.abortCtx.Done():
 			}
 			s.mu.Lock()
