@@ -26,13 +26,14 @@ type sendQueue struct {
 	bytes int   // data bytes held
 	end   int64 // TCP: the stream offset after the last byte queued
 	// written: TCP with offsets, sockd has written every byte before it
-	// (AttachResponse.written); items end there.
+	// (AttachResponse.written).
 	written int64
-	// busy is the buffer the writer is handing to gRPC, which copies it:
-	// trimmed meanwhile (sockd can report bytes written that a stream
-	// before a resume sent), it is left to the garbage collector rather
-	// than reused under the copy.
-	busy *byte
+	// sent: TCP with offsets, the running stream has sent every byte
+	// before it. Items are dropped once both written and sent cover them:
+	// an item on its way out is never reused under gRPC's copy of it, and a
+	// stream that resumes sends from where it said it would (sockd skips
+	// what it already wrote, counting from there).
+	sent int64
 }
 
 func (q *sendQueue) push(it outItem) {
@@ -49,25 +50,15 @@ func (q *sendQueue) popFront() {
 	q.items[0] = outItem{}
 	q.items = q.items[1:]
 	q.bytes -= len(it.data)
-	if it.pooled && q.busy != nil && bufID(it.data) == q.busy {
-		return
-	}
 	recycle(it)
 }
 
 // trim records that sockd has written everything before off and drops what
-// that covers.
+// is both written and sent.
 func (q *sendQueue) trim(off int64) {
-	if off <= q.written {
-		return
-	}
-	q.written = off
-	for len(q.items) > 0 {
-		it := &q.items[0]
-		itEnd := it.off + int64(len(it.data))
-		if itEnd > off {
-			break
-		}
+	q.written = max(q.written, off)
+	done := min(q.written, q.sent)
+	for len(q.items) > 0 && q.items[0].off+int64(len(q.items[0].data)) <= done {
 		q.popFront()
 	}
 }
@@ -107,15 +98,6 @@ func newChunk(n int) ([]byte, bool) {
 		return (*b)[:n], true
 	}
 	return make([]byte, n, 1<<(c+minChunkClass)), true
-}
-
-// bufID names a slice's backing array (the same for every slice of it
-// that reaches its end).
-func bufID(b []byte) *byte {
-	if cap(b) == 0 {
-		return nil
-	}
-	return &b[:cap(b)][cap(b)-1]
 }
 
 func recycle(it outItem) {

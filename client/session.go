@@ -169,7 +169,7 @@ func (c *Client) attach(ctx context.Context, id string, opts []AttachOption) (*s
 		s.consumed.Store(s.recvPos)
 		s.ackWant.Store(s.recvPos)
 		s.ackSent = s.recvPos
-		s.q.end, s.q.written, g.sentTo = first.GetSendOffset(), first.GetSendOffset(), first.GetSendOffset()
+		s.q.end, s.q.written, s.q.sent = first.GetSendOffset(), first.GetSendOffset(), first.GetSendOffset()
 	}
 	go s.run(g)
 	return s, nil
@@ -180,7 +180,6 @@ type generation struct {
 	stream sockdv1.SocketService_AttachClient
 	ctx    context.Context
 	cancel context.CancelFunc
-	sentTo int64 // TCP with offsets: bytes up to here went out on this stream
 	skip   int64 // TCP with offsets: received bytes to drop (sockd resumed earlier than asked)
 }
 

@@ -215,17 +215,16 @@ func (s *session) writer(g *generation) error {
 			s.mu.Unlock()
 			err = g.stream.Send(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Ack{Ack: a.off}})
 		case stepData:
-			s.q.busy = bufID(a.data)
 			s.mu.Unlock()
 			data.Data = a.data
 			err = g.stream.Send(msg)
 			data.Data = nil
-			s.mu.Lock()
-			s.q.busy = nil
 			if err == nil {
-				g.sentTo += int64(len(a.data))
+				s.mu.Lock()
+				s.q.sent += int64(len(a.data))
+				s.q.trim(s.q.written)
+				s.mu.Unlock()
 			}
-			s.mu.Unlock()
 		case stepItem:
 			s.mu.Unlock()
 			if s.tcp {
@@ -307,11 +306,8 @@ func (s *session) nextLocked(g *generation) step {
 	}
 	var allSent, allWritten bool
 	if s.offs {
-		// sockd may report bytes written that a stream before this one
-		// sent: they need not go again.
-		g.sentTo = max(g.sentTo, s.q.written)
-		if g.sentTo < s.q.end {
-			d := s.q.at(g.sentTo)
+		if s.q.sent < s.q.end {
+			d := s.q.at(s.q.sent)
 			return step{kind: stepData, data: d[:min(len(d), s.chunk)]}
 		}
 		allSent, allWritten = true, s.q.written == s.q.end
@@ -374,7 +370,7 @@ func (s *session) resume() (*generation, error) {
 		g, first, err := s.open(ctx, recvOff, sendOff)
 		cancel()
 		if err == nil {
-			if err := s.resumeAt(g, first, rp); err != nil {
+			if err := s.resumeAt(g, first, rp, wp); err != nil {
 				g.cancel()
 				return nil, err
 			}
@@ -387,7 +383,7 @@ func (s *session) resume() (*generation, error) {
 }
 
 // resumeAt lines a new stream up with where the session stands.
-func (s *session) resumeAt(g *generation, first *sockdv1.AttachResponse, recvOff int64) error {
+func (s *session) resumeAt(g *generation, first *sockdv1.AttachResponse, recvOff, sendOff int64) error {
 	if !s.offs {
 		return nil
 	}
@@ -398,13 +394,15 @@ func (s *session) resumeAt(g *generation, first *sockdv1.AttachResponse, recvOff
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at := first.GetSendOffset()
-	if at < s.q.written || at > s.q.end {
-		return fmt.Errorf("attach %s: sockd's write offset %d is outside what this client sent (%d to %d)", s.id, at, s.q.written, s.q.end)
+	if at := first.GetSendOffset(); at < sendOff || at > s.q.end {
+		return fmt.Errorf("attach %s: sockd's write offset %d is outside what this client sent (%d to %d)", s.id, at, sendOff, s.q.end)
 	}
-	s.q.trim(at)
-	g.sentTo = at
-	s.ackSent = recvOff // the open acknowledged everything before it
+	// The stream goes on from the offset it was opened at: sockd skips
+	// what it already wrote of it.
+	s.q.sent = sendOff
+	// Opening at an offset acknowledges nothing: say again what readers
+	// have taken, or sockd keeps it retained and stops when it is full.
+	s.ackSent = 0
 	s.notifyLocked()
 	return nil
 }

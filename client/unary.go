@@ -40,6 +40,7 @@ func (s *session) unaryLoop() error {
 			pos := &streamPos{id: s.id, stream: true, send: off}
 			_, err = s.c.sendAt(ctx, pos, a.data, true, nil, s.lim)
 			s.mu.Lock()
+			s.q.sent = max(s.q.sent, pos.send)
 			s.q.trim(pos.send)
 			s.notifyLocked()
 			s.mu.Unlock()
