@@ -67,6 +67,10 @@ func reason(code sockdv1.ErrorReason) *Reason {
 	return r
 }
 
+// Sentinel is the sentinel of a sockd reason (nil for
+// ERROR_REASON_UNSPECIFIED or a value this client does not know).
+func Sentinel(code sockdv1.ErrorReason) *Reason { return reasons[code] }
+
 // reasonByName is the sentinel of a reason as the wire spells it, if it is
 // a sockd reason (not an errno name).
 func reasonByName(name string) (*Reason, bool) {
