@@ -48,7 +48,13 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*sockdv1.Socket, 
 		req.Options = append(req.Options, &sockdv1.SocketOption{Option: name, Value: v})
 	}
 	s, err := c.api.CreateSocket(ctx, req)
-	return s, FromError(err)
+	if err != nil {
+		return nil, FromError(err)
+	}
+	if o.Connect != "" && !o.UDP {
+		c.learn(s) // a connection, to send and receive on: no GetSocket first
+	}
+	return s, nil
 }
 
 // Get returns a socket by id or name.
@@ -111,13 +117,21 @@ func (c *Client) Listen(ctx context.Context, id string, backlog *int32) (*sockdv
 // empty, names it.
 func (c *Client) Accept(ctx context.Context, id string, timeout *time.Duration, name string) (*sockdv1.Socket, error) {
 	s, err := c.api.Accept(ctx, &sockdv1.AcceptRequest{Id: id, Timeout: durationOrNil(timeout), Name: name})
-	return s, FromError(err)
+	if err != nil {
+		return nil, FromError(err)
+	}
+	c.learn(s)
+	return s, nil
 }
 
 // Connect connects a socket.
 func (c *Client) Connect(ctx context.Context, id, address string, timeout *time.Duration) (*sockdv1.Socket, error) {
 	s, err := c.api.Connect(ctx, &sockdv1.ConnectRequest{Id: id, Address: address, Timeout: durationOrNil(timeout)})
-	return s, FromError(err)
+	if err != nil {
+		return nil, FromError(err)
+	}
+	c.learn(s)
+	return s, nil
 }
 
 // Shutdown shuts down directions of a connection.

@@ -32,7 +32,6 @@ func (c *Client) DialTCP(ctx context.Context, address string) (*Conn, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "sockd", Err: err}
 	}
-	c.learn(sock)
 	conn, err := c.Conn(ctx, sock.GetId())
 	if err != nil {
 		_, _ = c.CloseSocket(context.Background(), sock.GetId())

@@ -141,9 +141,11 @@ func (c *Client) sendPlain(ctx context.Context, id string, data []byte, all bool
 	return taken, nil
 }
 
-// Recv receives up to MaxBytes (at most what one call may return: the
-// server's per-call limit, and with offsets its retain_bytes; WaitAll makes
-// as many calls as MaxBytes needs); eof reports that the peer closed.
+// Recv receives up to MaxBytes; eof reports that the peer closed. On TCP
+// (with a sockd that keeps offsets) it asks for no more than one call may
+// return (the server's per-call limit and its retain_bytes), and WaitAll
+// makes as many calls as MaxBytes needs; otherwise MaxBytes goes as given,
+// and over the server's limit it is LIMIT_EXCEEDED.
 // Bytes of a call that was cancelled or whose answer was lost are not lost:
 // the next Recv returns them.
 func (c *Client) Recv(ctx context.Context, id string, o RecvOptions) (data []byte, eof bool, err error) {
@@ -240,8 +242,9 @@ func (p *streamPos) advanceRecv(resp *sockdv1.RecvResponse) ([]byte, bool, error
 }
 
 // recvPlain is Recv without offsets: UDP, peek, or a sockd that keeps none.
+// MaxBytes goes as given: over the server's limit it is the server's
+// LIMIT_EXCEEDED.
 func (c *Client) recvPlain(ctx context.Context, id string, o RecvOptions, l limits) ([]byte, bool, error) {
-	o.MaxBytes = min(o.MaxBytes, int32(l.maxCall))
 	resp, err := c.api.Recv(ctx, &sockdv1.RecvRequest{Id: id, MaxBytes: o.MaxBytes, Timeout: durationOrNil(o.Timeout), Peek: o.Peek, WaitAll: o.WaitAll}, l.callOptions()...)
 	if err != nil {
 		return nil, false, FromError(err)
@@ -262,7 +265,6 @@ func (c *Client) SendTo(ctx context.Context, id, address string, data []byte, ti
 // RecvFrom receives one datagram and its source address.
 func (c *Client) RecvFrom(ctx context.Context, id string, o RecvOptions) (data []byte, from string, truncated bool, err error) {
 	l := c.limits(ctx)
-	o.MaxBytes = min(o.MaxBytes, int32(l.maxCall))
 	resp, err := c.api.RecvFrom(ctx, &sockdv1.RecvFromRequest{Id: id, MaxBytes: o.MaxBytes, Timeout: durationOrNil(o.Timeout), Peek: o.Peek}, l.callOptions()...)
 	if err != nil {
 		return nil, "", false, FromError(err)

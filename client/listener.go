@@ -44,7 +44,6 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		return nil, &net.OpError{Op: "accept", Net: "sockd", Addr: l.Addr(), Err: err}
 	}
-	l.c.learn(sock)
 	conn, err := l.c.Conn(l.ctx, sock.GetId())
 	if err != nil {
 		_, _ = l.c.CloseSocket(context.Background(), sock.GetId())

@@ -26,6 +26,9 @@ type streamPos struct {
 	send   int64
 }
 
+// maxPositions bounds the sockets a client keeps positions for.
+const maxPositions = 1 << 16
+
 // positions are the streamPos of the sockets this client has used, by id
 // and by name.
 type positions struct {
@@ -63,6 +66,15 @@ func (c *Client) learn(s *sockdv1.Socket) *streamPos {
 		c.positions.byRef = map[string]*streamPos{}
 	}
 	p := c.positions.byRef[s.GetId()]
+	if p == nil && len(c.positions.byRef) >= maxPositions {
+		// A client of that many sockets has closed most of them some other
+		// way (a lease, the idle reaper): forget one. Should it be in use,
+		// its next call starts from the socket's counters again.
+		for k := range c.positions.byRef {
+			delete(c.positions.byRef, k)
+			break
+		}
+	}
 	if p == nil {
 		p = &streamPos{
 			id: s.GetId(), stream: s.GetProtocol() != sockdv1.Protocol_PROTOCOL_UDP,
