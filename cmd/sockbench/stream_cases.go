@@ -258,4 +258,3 @@ func attachUDPCases(ctx context.Context, e *env) ([]result, error) {
 	}, rx.count.Load)
 	return []result{{Case: "attach-udp-1KiB", Unit: "dgrams/s", Sockd: viaSockd, Baseline: plain, Against: "plain Go sender → receiver", Ratio: viaSockd / plain, Target: ">= 0.5"}}, nil
 }
-
