@@ -2,10 +2,12 @@ package client
 
 import (
 	"context"
+	"errors"
 	"io"
 	"iter"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -57,11 +59,17 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*sockdv1.Socket, 
 	return s, nil
 }
 
+// The calls below that may be made twice with the same effect are made
+// again when their answer is lost on the way (retry.go); the others are
+// not, for a second Create, Bind, Accept or Connect does something else.
+
 // Get returns a socket by id or name.
 func (c *Client) Get(ctx context.Context, id string) (*sockdv1.Socket, error) {
-	s, err := c.api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id})
+	s, err := idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.Socket, error) {
+		return c.api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id})
+	})
 	if err != nil {
-		return nil, FromError(err)
+		return nil, err
 	}
 	c.learn(s)
 	return s, nil
@@ -79,11 +87,13 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]*sockdv1.Socket, er
 	var all []*sockdv1.Socket
 	token := ""
 	for {
-		resp, err := c.api.ListSockets(ctx, &sockdv1.ListSocketsRequest{
-			LabelSelector: o.LabelSelector, State: o.State, Protocol: o.Protocol, PageSize: 1000, PageToken: token,
+		resp, err := idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.ListSocketsResponse, error) {
+			return c.api.ListSockets(ctx, &sockdv1.ListSocketsRequest{
+				LabelSelector: o.LabelSelector, State: o.State, Protocol: o.Protocol, PageSize: 1000, PageToken: token,
+			})
 		})
 		if err != nil {
-			return nil, FromError(err)
+			return nil, err
 		}
 		all = append(all, resp.GetSockets()...)
 		if token = resp.GetNextPageToken(); token == "" {
@@ -92,13 +102,21 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]*sockdv1.Socket, er
 	}
 }
 
-// CloseSocket closes a remote socket and returns its last snapshot.
+// CloseSocket closes a remote socket and returns its last snapshot. (When
+// an answer was lost and the close is made again, sockd no longer knows the
+// socket: the snapshot then holds only its id.)
 func (c *Client) CloseSocket(ctx context.Context, id string) (*sockdv1.Socket, error) {
-	s, err := c.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: id})
-	if err == nil || status.Code(err) == codes.NotFound {
+	s, err := idempotent(c, ctx, func(ctx context.Context, retried bool) (*sockdv1.Socket, error) {
+		s, err := c.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: id})
+		if retried && status.Code(err) == codes.NotFound {
+			return &sockdv1.Socket{Id: id, State: sockdv1.State_STATE_CLOSED}, nil // the lost answer's close did it
+		}
+		return s, err
+	})
+	if err == nil || errors.Is(err, ErrNotFound) {
 		c.forget(id)
 	}
-	return s, FromError(err)
+	return s, err
 }
 
 // Bind binds a socket to a local address.
@@ -136,29 +154,37 @@ func (c *Client) Connect(ctx context.Context, id, address string, timeout *time.
 
 // Shutdown shuts down directions of a connection.
 func (c *Client) Shutdown(ctx context.Context, id string, how sockdv1.ShutdownHow) (*sockdv1.Socket, error) {
-	s, err := c.api.Shutdown(ctx, &sockdv1.ShutdownRequest{Id: id, How: how})
-	return s, FromError(err)
+	return idempotent(c, ctx, func(ctx context.Context, retried bool) (*sockdv1.Socket, error) {
+		s, err := c.api.Shutdown(ctx, &sockdv1.ShutdownRequest{Id: id, How: how})
+		if retried && errors.Is(FromError(err), unix.ENOTCONN) {
+			return c.api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id}) // the lost answer's shutdown did it
+		}
+		return s, err
+	})
 }
 
 // SetOption sets an option and returns it as sockd set it: its name as
 // sockd spells it (a unique suffix such as "nodelay" becomes TCP_NODELAY)
 // and the value the kernel reports.
 func (c *Client) SetOption(ctx context.Context, id, option string, value int64) (*sockdv1.SocketOption, error) {
-	o, err := c.api.SetOption(ctx, &sockdv1.SetOptionRequest{Id: id, Option: option, Value: value})
-	return o, FromError(err)
+	return idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.SocketOption, error) {
+		return c.api.SetOption(ctx, &sockdv1.SetOptionRequest{Id: id, Option: option, Value: value})
+	})
 }
 
 // GetOption reads an option from the kernel.
 func (c *Client) GetOption(ctx context.Context, id, option string) (*sockdv1.SocketOption, error) {
-	o, err := c.api.GetOption(ctx, &sockdv1.GetOptionRequest{Id: id, Option: option})
-	return o, FromError(err)
+	return idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.SocketOption, error) {
+		return c.api.GetOption(ctx, &sockdv1.GetOptionRequest{Id: id, Option: option})
+	})
 }
 
 // SetTimeout sets the socket's default timeout (nil: blocking, 0:
 // non-blocking).
 func (c *Client) SetTimeout(ctx context.Context, id string, timeout *time.Duration) (*sockdv1.Socket, error) {
-	s, err := c.api.SetTimeout(ctx, &sockdv1.SetTimeoutRequest{Id: id, Timeout: durationOrNil(timeout)})
-	return s, FromError(err)
+	return idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.Socket, error) {
+		return c.api.SetTimeout(ctx, &sockdv1.SetTimeoutRequest{Id: id, Timeout: durationOrNil(timeout)})
+	})
 }
 
 // Watch streams events until ctx ends or the stream fails; range over it.

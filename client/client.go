@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -30,6 +32,10 @@ type Client struct {
 	info   *serverInfo // nil until GetServerInfo answered (or was found missing)
 
 	positions positions // where this client stands in its stream sockets
+
+	// reached: sockd has answered this client at least once. Until then a
+	// call that cannot get through is not retried: sockd is not there.
+	reached atomic.Bool
 }
 
 type options struct {
@@ -95,11 +101,14 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	if o.token != "" {
 		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(bearer{token: o.token}))
 	}
+	c := &Client{}
+	dialOpts = append(dialOpts, grpc.WithChainUnaryInterceptor(c.noteAnswer), grpc.WithChainStreamInterceptor(c.noteStream))
 	conn, err := grpc.NewClient(addr, append(dialOpts, o.dialOpts...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, api: sockdv1.NewSocketServiceClient(conn)}, nil
+	c.conn, c.api = conn, sockdv1.NewSocketServiceClient(conn)
+	return c, nil
 }
 
 // Close closes the connection to sockd. Remote sockets stay open.
@@ -111,6 +120,26 @@ func (c *Client) API() sockdv1.SocketServiceClient { return c.api }
 
 // GRPCConn is the underlying gRPC connection.
 func (c *Client) GRPCConn() *grpc.ClientConn { return c.conn }
+
+// noteAnswer records that sockd answered a call (an error of its own is an
+// answer too).
+func (c *Client) noteAnswer(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	var e *Error
+	if err == nil || (errors.As(FromError(err), &e) && e.fromSockd) {
+		c.reached.Store(true)
+	}
+	return err
+}
+
+// noteStream records that a stream was opened.
+func (c *Client) noteStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err == nil {
+		c.reached.Store(true)
+	}
+	return s, err
+}
 
 // bearer is the per-call token.
 type bearer struct{ token string }

@@ -62,7 +62,7 @@ func (c *Client) Send(ctx context.Context, id string, data []byte, all bool, tim
 func (c *Client) sendAt(ctx context.Context, pos *streamPos, chunk []byte, all bool, timeout *time.Duration, l limits) (int, error) {
 	off := pos.send
 	req := &sockdv1.SendRequest{Id: pos.id, Payload: &sockdv1.SendRequest_Data{Data: chunk}, All: all, Timeout: durationOrNil(timeout), Offset: &off}
-	var r retrier
+	r := c.retrier()
 	for {
 		actx, cancel := attemptContext(ctx, timeout)
 		resp, err := c.api.Send(actx, req, l.callOptions()...)
@@ -74,7 +74,7 @@ func (c *Client) sendAt(ctx context.Context, pos *streamPos, chunk []byte, all b
 		case lost && r.again(ctx):
 			continue
 		}
-		err = FromError(err)
+		err = finalError(ctx, err)
 		var e *Error
 		if errors.As(err, &e) && e.fromSockd {
 			// sockd answered: its count of what it took is exact.
@@ -198,7 +198,7 @@ func (c *Client) Recv(ctx context.Context, id string, o RecvOptions) (data []byt
 // recvAt receives at the client's read position and moves it past what it
 // returns. The caller holds pos.recvMu.
 func (c *Client) recvAt(ctx context.Context, pos *streamPos, o RecvOptions, l limits) ([]byte, bool, error) {
-	var r retrier
+	r := c.retrier()
 	for {
 		off := pos.recv
 		req := &sockdv1.RecvRequest{Id: pos.id, MaxBytes: o.MaxBytes, Timeout: durationOrNil(o.Timeout), WaitAll: o.WaitAll, FromOffset: &off}
@@ -212,7 +212,7 @@ func (c *Client) recvAt(ctx context.Context, pos *streamPos, o RecvOptions, l li
 		case lost && r.again(ctx):
 			continue
 		}
-		err = FromError(err)
+		err = finalError(ctx, err)
 		if errors.Is(err, ErrOffsetUnavailable) || errors.Is(err, ErrInvalidOffset) || errors.Is(err, ErrNotFound) {
 			c.forget(pos.id)
 		}

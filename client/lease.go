@@ -27,17 +27,20 @@ func (c *Client) RevokeLease(ctx context.Context, id string) (*sockdv1.Lease, er
 
 // GetLease returns a lease: its TTL, expiry and socket count.
 func (c *Client) GetLease(ctx context.Context, id string) (*sockdv1.Lease, error) {
-	l, err := c.api.GetLease(ctx, &sockdv1.GetLeaseRequest{Id: id})
-	return l, FromError(err)
+	return idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.Lease, error) {
+		return c.api.GetLease(ctx, &sockdv1.GetLeaseRequest{Id: id})
+	})
 }
 
 // ListLeases returns every lease of the caller, following the pages.
 func (c *Client) ListLeases(ctx context.Context) ([]*sockdv1.Lease, error) {
 	var all []*sockdv1.Lease
 	for token := ""; ; {
-		resp, err := c.api.ListLeases(ctx, &sockdv1.ListLeasesRequest{PageSize: 1000, PageToken: token})
+		resp, err := idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.ListLeasesResponse, error) {
+			return c.api.ListLeases(ctx, &sockdv1.ListLeasesRequest{PageSize: 1000, PageToken: token})
+		})
 		if err != nil {
-			return nil, FromError(err)
+			return nil, err
 		}
 		all = append(all, resp.GetLeases()...)
 		if token = resp.GetNextPageToken(); token == "" {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Calls that use stream offsets (Send and Recv on TCP, and the Attach
@@ -52,6 +54,35 @@ func lostAnswer(ctx, actx context.Context, err error) bool {
 	return false
 }
 
+// finalError is the error a call that is given up reports: the caller's
+// own cancellation or deadline if that is why (a transport error that came
+// with it is a consequence), else err as an *Error.
+func finalError(ctx context.Context, err error) error {
+	err = FromError(err)
+	var e *Error
+	if ctx.Err() != nil && (!errors.As(err, &e) || !e.fromSockd) {
+		return FromError(status.FromContextError(ctx.Err()).Err())
+	}
+	return err
+}
+
+// idempotent makes a call that may be made twice with the same effect
+// (a read; setting an option, a timeout, a shutdown), again as long as its
+// answer was lost on the way; retried tells call whether an attempt before
+// this one may have been made.
+func idempotent[T any](c *Client, ctx context.Context, call func(ctx context.Context, retried bool) (T, error)) (T, error) {
+	r := c.retrier()
+	for retried := false; ; retried = true {
+		actx, cancel := context.WithCancel(ctx)
+		v, err := call(actx, retried)
+		lost := lostAnswer(ctx, actx, err)
+		cancel()
+		if !lost || !r.again(ctx) {
+			return v, finalError(ctx, err)
+		}
+	}
+}
+
 // attemptContext bounds one attempt of a call whose own timeout is
 // timeout (nil: none, the call may block as long as the caller lets it).
 func attemptContext(ctx context.Context, timeout *time.Duration) (context.Context, context.CancelFunc) {
@@ -63,13 +94,20 @@ func attemptContext(ctx context.Context, timeout *time.Duration) (context.Contex
 
 // retrier paces the retries of one call.
 type retrier struct {
-	first time.Time
-	wait  time.Duration
+	reached *atomic.Bool // the client's: sockd has answered it at least once
+	first   time.Time
+	wait    time.Duration
 }
 
+func (c *Client) retrier() retrier { return retrier{reached: &c.reached} }
+
 // again waits before the next attempt and reports whether to make it: not
-// once the budget is spent or the caller's context has ended.
+// if sockd never answered this client (it is not there: say so at once),
+// nor once the budget is spent or the caller's context has ended.
 func (r *retrier) again(ctx context.Context) bool {
+	if !r.reached.Load() {
+		return false
+	}
 	if r.first.IsZero() {
 		r.first, r.wait = time.Now(), retryBackoff0
 	}

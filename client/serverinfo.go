@@ -51,7 +51,9 @@ func (c *Client) serverInfo(ctx context.Context) (*serverInfo, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	pb, err := c.api.GetServerInfo(ctx, &sockdv1.GetServerInfoRequest{})
+	pb, err := idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.ServerInfo, error) {
+		return c.api.GetServerInfo(ctx, &sockdv1.GetServerInfoRequest{})
+	})
 	switch {
 	case status.Code(err) == codes.Unimplemented:
 		// A sockd from before GetServerInfo: its defaults, and no offsets.
@@ -59,7 +61,7 @@ func (c *Client) serverInfo(ctx context.Context) (*serverInfo, error) {
 			MaxCallBytes: int64(defaultLimits.maxCall), MaxMessageBytes: int64(defaultLimits.maxMessage),
 		}}
 	case err != nil:
-		return nil, FromError(err)
+		return nil, err
 	}
 	c.info = &serverInfo{pb: pb, limits: limitsOf(pb.GetLimits())}
 	return c.info, nil

@@ -334,7 +334,7 @@ func (s *session) nextLocked(g *generation) step {
 // stream, once sockd has written every byte before it (the stream stays
 // open for acknowledgements).
 func (s *session) shutdownWrite() error {
-	var r retrier
+	r := s.c.retrier()
 	for retried := false; ; retried = true {
 		ctx, cancel := context.WithTimeout(s.abortCtx, 30*time.Second)
 		_, err := s.c.api.Shutdown(ctx, &sockdv1.ShutdownRequest{Id: s.id, How: sockdv1.ShutdownHow_SHUTDOWN_HOW_WRITE})
@@ -357,7 +357,7 @@ func (s *session) shutdownWrite() error {
 // resume opens a stream again where the session stands, while the failure
 // lasts no longer than the retry budget.
 func (s *session) resume() (*generation, error) {
-	var r retrier
+	r := s.c.retrier()
 	for {
 		var recvOff, sendOff *int64
 		s.mu.Lock()

@@ -28,6 +28,33 @@ func Version() string {
 	return "(devel)"
 }
 
+// Revision is the version control revision this client was built from
+// (with "+dirty" for uncommitted changes), if the build recorded it.
+func Revision() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev == "" {
+		return ""
+	}
+	return rev + dirty
+}
+
 // modulePath is the module this package belongs to (its import path less
 // "/client").
 var modulePath = strings.TrimSuffix(reflect.TypeFor[Client]().PkgPath(), "/client")

@@ -45,12 +45,13 @@ client's version is printed and the error follows, as kubectl version does.`,
 // clientVersion is sockctl's version and toolchain.
 type clientVersion struct {
 	Version   string `json:"version"`
+	Revision  string `json:"revision,omitempty"`
 	GoVersion string `json:"goVersion"`
 	Platform  string `json:"platform"`
 }
 
 func thisClient() clientVersion {
-	return clientVersion{Version: client.Version(), GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	return clientVersion{Version: client.Version(), Revision: client.Revision(), GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 }
 
 // printVersion prints the versions; info is nil when sockd did not answer.
@@ -78,7 +79,11 @@ func (g *globals) printVersion(info *sockdv1.ServerInfo) error {
 		}
 		return g.printer().raw(indented.Bytes())
 	}
-	fmt.Fprintf(g.out, "Client Version: %s (%s, %s)\n", cv.Version, cv.GoVersion, cv.Platform)
+	build := cv.GoVersion + ", " + cv.Platform
+	if cv.Revision != "" {
+		build = "commit " + cv.Revision + ", " + build
+	}
+	fmt.Fprintf(g.out, "Client Version: %s (%s)\n", cv.Version, build)
 	if info == nil {
 		return nil
 	}
