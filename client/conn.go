@@ -146,7 +146,7 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	defer release()
 	var total int64
 	for {
-		chunk, pooled := newChunk(c.s.chunk)
+		chunk, pooled := newChunk(c.s.rchunk)
 		n, rerr := r.Read(chunk)
 		if n > 0 && n <= len(chunk)/4 {
 			// A short read: keep its bytes, not a whole buffer.

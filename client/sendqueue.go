@@ -74,23 +74,29 @@ func (q *sendQueue) at(off int64) []byte {
 	return nil
 }
 
-// chunkSize is the most bytes one Attach message carries (or the server's
-// per-call limit, if smaller).
-const chunkSize = 64 << 10
+// chunkSize is the most bytes one Attach message carries from Write (or the
+// server's per-call limit, if smaller); readChunk the most from ReadFrom,
+// which reads a stream (a pipe, a file) straight into the messages: fewer,
+// larger messages cost less at both ends.
+const (
+	chunkSize = 64 << 10
+	readChunk = 256 << 10
+)
 
 // chunkPools recycle the buffers of chunks, by power-of-two size classes
-// from 512 B to chunkSize: a fast stream goes through them by the tens of
+// from 512 B to readChunk: a fast stream goes through them by the tens of
 // thousands a second.
 var chunkPools [chunkClasses]sync.Pool
 
 const (
-	minChunkClass = 9 // 512 B
-	chunkClasses  = 16 - minChunkClass + 1
+	minChunkClass = 9  // 512 B
+	maxChunkClass = 18 // readChunk
+	chunkClasses  = maxChunkClass - minChunkClass + 1
 )
 
-// newChunk is a buffer for n bytes, pooled if n is at most chunkSize.
+// newChunk is a buffer for n bytes, pooled if n is at most readChunk.
 func newChunk(n int) ([]byte, bool) {
-	if n > chunkSize {
+	if n > readChunk {
 		return make([]byte, n), false
 	}
 	c := max(bits.Len(uint(n-1)), minChunkClass) - minChunkClass

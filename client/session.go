@@ -44,7 +44,8 @@ type session struct {
 	offs   bool // TCP on a sockd that keeps offsets: resumable, exactly once
 	lim    limits
 	window int   // the most bytes queued or in flight unwritten
-	chunk  int   // the most bytes in one message
+	chunk  int   // the most bytes in one message from Write
+	rchunk int   // from ReadFrom
 	every  int64 // acknowledge received bytes at least this often
 
 	// Receive side: the running stream's pump queues what it receives in
@@ -126,6 +127,7 @@ func (c *Client) attach(ctx context.Context, id string, opts []AttachOption) (*s
 	}
 	s.abortCtx, s.abortStop = context.WithCancel(context.Background())
 	s.chunk = min(chunkSize, l.maxCall)
+	s.rchunk = min(readChunk, l.maxCall)
 	// Where to start: as asked, else where this client already stands in
 	// the socket's streams (a Recv cut short left bytes for it), else
 	// wherever sockd stands.

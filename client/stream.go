@@ -308,7 +308,7 @@ func (s *session) nextLocked(g *generation) step {
 	if s.offs {
 		if s.q.sent < s.q.end {
 			d := s.q.at(s.q.sent)
-			return step{kind: stepData, data: d[:min(len(d), s.chunk)]}
+			return step{kind: stepData, data: d[:min(len(d), s.rchunk)]}
 		}
 		allSent, allWritten = true, s.q.written == s.q.end
 	} else {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/spf13/cobra"
 
@@ -80,6 +83,7 @@ func (g *globals) attachTCP(ctx context.Context, c *client.Client, s *sockdv1.So
 	// Ctrl-C (or --timeout) wakes the copies up.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	widenPipe(g.in)
 	sent := make(chan error, 1)
 	go func() {
 		_, err := conn.ReadFrom(g.in)
@@ -180,4 +184,18 @@ func firstOf(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// widenPipe gives a pipe on standard input a 1 MiB buffer (F_SETPIPE_SZ,
+// where allowed): the writer then blocks less, and each read returns up to
+// a whole message's worth instead of 64 KiB.
+func widenPipe(in io.Reader) {
+	f, ok := in.(*os.File)
+	if !ok {
+		return
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return
+	}
+	_, _ = unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 }
