@@ -34,7 +34,7 @@ type daemonConfig struct {
 	wrap func(sockdv1.SocketServiceServer) sockdv1.SocketServiceServer
 }
 
-func startDaemon(t *testing.T, cfg daemonConfig) *daemon {
+func startDaemon(t testing.TB, cfg daemonConfig) *daemon {
 	t.Helper()
 	mgr := sockmgr.New(sockmgr.Config{RetainBytes: cfg.retainBytes})
 	maxCall := cfg.maxCallBytes
@@ -177,7 +177,7 @@ func connPair(t *testing.T, c *Client) (*Conn, *Conn) {
 }
 
 // listenOnce is a local peer: it accepts one connection.
-func listenOnce(t *testing.T) (<-chan net.Conn, string) {
+func listenOnce(t testing.TB) (<-chan net.Conn, string) {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 // another client sends in between is taken for a retry of this client's.
 type streamPos struct {
 	id     string
-	stream bool // TCP; a UDP socket has no offsets
+	name   string // the socket's name, another key of it
+	stream bool   // TCP; a UDP socket has no offsets
 
 	recvMu sync.Mutex // held through a Recv and its retries
 	recv   int64
@@ -83,7 +84,8 @@ func (c *Client) learn(s *sockdv1.Socket) *streamPos {
 		c.positions.byRef[p.id] = p
 	}
 	if s.GetName() != "" {
-		c.positions.byRef[s.GetName()] = p
+		p.name = s.GetName()
+		c.positions.byRef[p.name] = p
 	}
 	return p
 }
@@ -97,9 +99,8 @@ func (c *Client) forget(ref string) {
 	if p == nil {
 		return
 	}
-	for k, v := range c.positions.byRef {
-		if v == p {
-			delete(c.positions.byRef, k)
-		}
+	delete(c.positions.byRef, p.id)
+	if p.name != "" && c.positions.byRef[p.name] == p {
+		delete(c.positions.byRef, p.name)
 	}
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"math/bits"
+	"slices"
 	"sync"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
@@ -66,12 +67,18 @@ func (q *sendQueue) trim(off int64) {
 // at returns the queued bytes from stream offset off to the end of the item
 // that holds it, or nil when off is at the end.
 func (q *sendQueue) at(off int64) []byte {
-	for _, it := range q.items {
-		if itEnd := it.off + int64(len(it.data)); off >= it.off && off < itEnd {
-			return it.data[off-it.off:]
+	// Items are in offset order: the first that ends after off holds it.
+	i, _ := slices.BinarySearchFunc(q.items, off, func(it outItem, off int64) int {
+		if it.off+int64(len(it.data)) <= off {
+			return -1
 		}
+		return 1
+	})
+	if i == len(q.items) || off < q.items[i].off {
+		return nil
 	}
-	return nil
+	it := q.items[i]
+	return it.data[off-it.off:]
 }
 
 // chunkSize is the most bytes one Attach message carries from Write (or the
