@@ -33,7 +33,7 @@ const maxPositions = 1 << 16
 // positions are the streamPos of the sockets this client has used, by id
 // and by name.
 type positions struct {
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	byRef map[string]*streamPos
 }
 
@@ -41,9 +41,9 @@ type positions struct {
 // it starts where the socket's counters stand (GetSocket): nothing before
 // them is this client's to receive or to send again.
 func (c *Client) position(ctx context.Context, ref string) (*streamPos, error) {
-	c.positions.mu.Lock()
+	c.positions.mu.RLock()
 	p := c.positions.byRef[ref]
-	c.positions.mu.Unlock()
+	c.positions.mu.RUnlock()
 	if p != nil {
 		return p, nil
 	}

@@ -44,10 +44,13 @@ func (c *Client) ServerInfo(ctx context.Context) (*sockdv1.ServerInfo, error) {
 }
 
 func (c *Client) serverInfo(ctx context.Context) (*serverInfo, error) {
+	if info := c.info.Load(); info != nil {
+		return info, nil
+	}
 	c.infoMu.Lock()
 	defer c.infoMu.Unlock()
-	if c.info != nil {
-		return c.info, nil
+	if info := c.info.Load(); info != nil {
+		return info, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -63,8 +66,9 @@ func (c *Client) serverInfo(ctx context.Context) (*serverInfo, error) {
 	case err != nil:
 		return nil, err
 	}
-	c.info = &serverInfo{pb: pb, limits: limitsOf(pb.GetLimits())}
-	return c.info, nil
+	info := &serverInfo{pb: pb, limits: limitsOf(pb.GetLimits())}
+	c.info.Store(info)
+	return info, nil
 }
 
 // limitsOf reads ServerLimits, with the defaults for what it leaves unset.
