@@ -2,9 +2,14 @@ package client
 
 import (
 	"context"
+	"errors"
 	"io"
 	"iter"
 	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
@@ -45,13 +50,29 @@ func (c *Client) Create(ctx context.Context, o CreateOptions) (*sockdv1.Socket, 
 		req.Options = append(req.Options, &sockdv1.SocketOption{Option: name, Value: v})
 	}
 	s, err := c.api.CreateSocket(ctx, req)
-	return s, FromError(err)
+	if err != nil {
+		return nil, FromError(err)
+	}
+	if o.Connect != "" && !o.UDP {
+		c.learn(s) // a connection, to send and receive on: no GetSocket first
+	}
+	return s, nil
 }
+
+// The calls below that may be made twice with the same effect are made
+// again when their answer is lost on the way (retry.go); the others are
+// not, for a second Create, Bind, Accept or Connect does something else.
 
 // Get returns a socket by id or name.
 func (c *Client) Get(ctx context.Context, id string) (*sockdv1.Socket, error) {
-	s, err := c.api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id})
-	return s, FromError(err)
+	s, err := idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.Socket, error) {
+		return c.api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id})
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.learn(s)
+	return s, nil
 }
 
 // ListOptions filter List.
@@ -66,11 +87,13 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]*sockdv1.Socket, er
 	var all []*sockdv1.Socket
 	token := ""
 	for {
-		resp, err := c.api.ListSockets(ctx, &sockdv1.ListSocketsRequest{
-			LabelSelector: o.LabelSelector, State: o.State, Protocol: o.Protocol, PageSize: 1000, PageToken: token,
+		resp, err := idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.ListSocketsResponse, error) {
+			return c.api.ListSockets(ctx, &sockdv1.ListSocketsRequest{
+				LabelSelector: o.LabelSelector, State: o.State, Protocol: o.Protocol, PageSize: 1000, PageToken: token,
+			})
 		})
 		if err != nil {
-			return nil, FromError(err)
+			return nil, err
 		}
 		all = append(all, resp.GetSockets()...)
 		if token = resp.GetNextPageToken(); token == "" {
@@ -79,10 +102,21 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]*sockdv1.Socket, er
 	}
 }
 
-// CloseSocket closes a remote socket and returns its last snapshot.
+// CloseSocket closes a remote socket and returns its last snapshot. (When
+// an answer was lost and the close is made again, sockd no longer knows the
+// socket: the snapshot then holds only its id.)
 func (c *Client) CloseSocket(ctx context.Context, id string) (*sockdv1.Socket, error) {
-	s, err := c.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: id})
-	return s, FromError(err)
+	s, err := idempotent(c, ctx, func(ctx context.Context, retried bool) (*sockdv1.Socket, error) {
+		s, err := c.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: id})
+		if retried && status.Code(err) == codes.NotFound {
+			return &sockdv1.Socket{Id: id, State: sockdv1.State_STATE_CLOSED}, nil // the lost answer's close did it
+		}
+		return s, err
+	})
+	if err == nil || errors.Is(err, ErrNotFound) {
+		c.forget(id)
+	}
+	return s, err
 }
 
 // Bind binds a socket to a local address.
@@ -101,90 +135,56 @@ func (c *Client) Listen(ctx context.Context, id string, backlog *int32) (*sockdv
 // empty, names it.
 func (c *Client) Accept(ctx context.Context, id string, timeout *time.Duration, name string) (*sockdv1.Socket, error) {
 	s, err := c.api.Accept(ctx, &sockdv1.AcceptRequest{Id: id, Timeout: durationOrNil(timeout), Name: name})
-	return s, FromError(err)
+	if err != nil {
+		return nil, FromError(err)
+	}
+	c.learn(s)
+	return s, nil
 }
 
 // Connect connects a socket.
 func (c *Client) Connect(ctx context.Context, id, address string, timeout *time.Duration) (*sockdv1.Socket, error) {
 	s, err := c.api.Connect(ctx, &sockdv1.ConnectRequest{Id: id, Address: address, Timeout: durationOrNil(timeout)})
-	return s, FromError(err)
-}
-
-// Send sends data; with all, every byte (sendall). It returns the count sent,
-// also on error (see BytesSent).
-func (c *Client) Send(ctx context.Context, id string, data []byte, all bool, timeout *time.Duration) (int, error) {
-	resp, err := c.api.Send(ctx, &sockdv1.SendRequest{Id: id, Payload: &sockdv1.SendRequest_Data{Data: data}, All: all, Timeout: durationOrNil(timeout)})
 	if err != nil {
-		err = FromError(err)
-		return BytesSent(err), err
+		return nil, FromError(err)
 	}
-	return int(resp.GetBytesSent()), nil
-}
-
-// RecvOptions tune Recv and RecvFrom.
-type RecvOptions struct {
-	MaxBytes int32          // required
-	Timeout  *time.Duration // nil: the socket's
-	Peek     bool
-	WaitAll  bool
-}
-
-// Recv receives up to MaxBytes; eof reports that the peer closed.
-func (c *Client) Recv(ctx context.Context, id string, o RecvOptions) (data []byte, eof bool, err error) {
-	resp, err := c.api.Recv(ctx, &sockdv1.RecvRequest{Id: id, MaxBytes: o.MaxBytes, Timeout: durationOrNil(o.Timeout), Peek: o.Peek, WaitAll: o.WaitAll})
-	if err != nil {
-		return nil, false, FromError(err)
-	}
-	return resp.GetData(), resp.GetEof(), nil
-}
-
-// SendTo sends one datagram to an address.
-func (c *Client) SendTo(ctx context.Context, id, address string, data []byte, timeout *time.Duration) (int, error) {
-	resp, err := c.api.SendTo(ctx, &sockdv1.SendToRequest{Id: id, Address: address, Payload: &sockdv1.SendToRequest_Data{Data: data}, Timeout: durationOrNil(timeout)})
-	if err != nil {
-		return 0, FromError(err)
-	}
-	return int(resp.GetBytesSent()), nil
-}
-
-// RecvFrom receives one datagram and its source address.
-func (c *Client) RecvFrom(ctx context.Context, id string, o RecvOptions) (data []byte, from string, truncated bool, err error) {
-	resp, err := c.api.RecvFrom(ctx, &sockdv1.RecvFromRequest{Id: id, MaxBytes: o.MaxBytes, Timeout: durationOrNil(o.Timeout), Peek: o.Peek})
-	if err != nil {
-		return nil, "", false, FromError(err)
-	}
-	return resp.GetData(), resp.GetAddress(), resp.GetTruncated(), nil
+	c.learn(s)
+	return s, nil
 }
 
 // Shutdown shuts down directions of a connection.
 func (c *Client) Shutdown(ctx context.Context, id string, how sockdv1.ShutdownHow) (*sockdv1.Socket, error) {
-	s, err := c.api.Shutdown(ctx, &sockdv1.ShutdownRequest{Id: id, How: how})
-	return s, FromError(err)
+	return idempotent(c, ctx, func(ctx context.Context, retried bool) (*sockdv1.Socket, error) {
+		s, err := c.api.Shutdown(ctx, &sockdv1.ShutdownRequest{Id: id, How: how})
+		if retried && errors.Is(FromError(err), unix.ENOTCONN) {
+			return c.api.GetSocket(ctx, &sockdv1.GetSocketRequest{Id: id}) // the lost answer's shutdown did it
+		}
+		return s, err
+	})
 }
 
-// SetOption sets an option and returns the value the kernel reports.
-func (c *Client) SetOption(ctx context.Context, id, option string, value int64) (int64, error) {
-	o, err := c.api.SetOption(ctx, &sockdv1.SetOptionRequest{Id: id, Option: option, Value: value})
-	if err != nil {
-		return 0, FromError(err)
-	}
-	return o.GetValue(), nil
+// SetOption sets an option and returns it as sockd set it: its name as
+// sockd spells it (a unique suffix such as "nodelay" becomes TCP_NODELAY)
+// and the value the kernel reports.
+func (c *Client) SetOption(ctx context.Context, id, option string, value int64) (*sockdv1.SocketOption, error) {
+	return idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.SocketOption, error) {
+		return c.api.SetOption(ctx, &sockdv1.SetOptionRequest{Id: id, Option: option, Value: value})
+	})
 }
 
-// GetOption reads an option.
-func (c *Client) GetOption(ctx context.Context, id, option string) (int64, error) {
-	o, err := c.api.GetOption(ctx, &sockdv1.GetOptionRequest{Id: id, Option: option})
-	if err != nil {
-		return 0, FromError(err)
-	}
-	return o.GetValue(), nil
+// GetOption reads an option from the kernel.
+func (c *Client) GetOption(ctx context.Context, id, option string) (*sockdv1.SocketOption, error) {
+	return idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.SocketOption, error) {
+		return c.api.GetOption(ctx, &sockdv1.GetOptionRequest{Id: id, Option: option})
+	})
 }
 
 // SetTimeout sets the socket's default timeout (nil: blocking, 0:
 // non-blocking).
 func (c *Client) SetTimeout(ctx context.Context, id string, timeout *time.Duration) (*sockdv1.Socket, error) {
-	s, err := c.api.SetTimeout(ctx, &sockdv1.SetTimeoutRequest{Id: id, Timeout: durationOrNil(timeout)})
-	return s, FromError(err)
+	return idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.Socket, error) {
+		return c.api.SetTimeout(ctx, &sockdv1.SetTimeoutRequest{Id: id, Timeout: durationOrNil(timeout)})
+	})
 }
 
 // Watch streams events until ctx ends or the stream fails; range over it.

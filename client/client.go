@@ -3,13 +3,20 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/sockd/sockd/codec"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -20,6 +27,15 @@ const DefaultAddr = "127.0.0.1:50051"
 type Client struct {
 	conn *grpc.ClientConn
 	api  sockdv1.SocketServiceClient
+
+	infoMu sync.Mutex                  // one GetServerInfo at a time
+	info   atomic.Pointer[serverInfo] // nil until GetServerInfo answered (or was found missing)
+
+	positions positions // where this client stands in its stream sockets
+
+	// reached: sockd has answered this client at least once. Until then a
+	// call that cannot get through is not retried: sockd is not there.
+	reached atomic.Bool
 }
 
 type options struct {
@@ -43,9 +59,13 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
 }
 
-// maxMessage bounds what one message may carry: twice sockd's default
-// per-call limit, as the daemon accepts.
-const maxMessage = 2*(4<<20) + 64<<10
+// Transport settings, the same as sockd's own: large flow-control windows
+// and buffers so that one Attach stream can fill a fast link, and the
+// codec's buffer pool, which does not zero what the transport overwrites.
+const (
+	transportWindow = 16 << 20
+	transportBuffer = 256 << 10
+)
 
 // Dial connects to sockd at addr ("127.0.0.1:50051"). It does not wait for
 // the connection: the first call does.
@@ -55,7 +75,23 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 		opt(&o)
 	}
 	dialOpts := []grpc.DialOption{
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
+		// Until GetServerInfo says otherwise: room for the largest answer
+		// any sockd sends (its per-call limit is at most 64 MiB), and
+		// requests up to twice the default per-call limit.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxReceive), grpc.MaxCallSendMsgSize(defaultLimits.maxMessage)),
+		grpc.WithInitialWindowSize(transportWindow),
+		grpc.WithInitialConnWindowSize(transportWindow),
+		grpc.WithWriteBufferSize(transportBuffer),
+		grpc.WithReadBufferSize(transportBuffer),
+		experimental.WithBufferPool(codec.BufferPool()),
+		// A dead connection is found within 30 s even with no traffic on
+		// it (sockd permits a ping every 10 s), and is redialled quickly:
+		// calls that use offsets retry on it.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second}),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 	}
 	if o.tls != nil {
 		dialOpts = append(dialOpts, grpc.WithTransportCredentials(credentials.NewTLS(o.tls)))
@@ -63,13 +99,16 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 		dialOpts = append(dialOpts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
 	if o.token != "" {
-		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: o.tls != nil}))
+		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(bearer{token: o.token}))
 	}
+	c := &Client{}
+	dialOpts = append(dialOpts, grpc.WithChainUnaryInterceptor(c.noteAnswer), grpc.WithChainStreamInterceptor(c.noteStream))
 	conn, err := grpc.NewClient(addr, append(dialOpts, o.dialOpts...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, api: sockdv1.NewSocketServiceClient(conn)}, nil
+	c.conn, c.api = conn, sockdv1.NewSocketServiceClient(conn)
+	return c, nil
 }
 
 // Close closes the connection to sockd. Remote sockets stay open.
@@ -79,14 +118,31 @@ func (c *Client) Close() error { return c.conn.Close() }
 // wrap.
 func (c *Client) API() sockdv1.SocketServiceClient { return c.api }
 
-// Conn is the underlying gRPC connection.
+// GRPCConn is the underlying gRPC connection.
 func (c *Client) GRPCConn() *grpc.ClientConn { return c.conn }
 
-// bearer is the per-call token.
-type bearer struct {
-	token  string
-	secure bool
+// noteAnswer records that sockd answered a call (an error of its own is an
+// answer too).
+func (c *Client) noteAnswer(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	var e *Error
+	if err == nil || (errors.As(FromError(err), &e) && e.fromSockd) {
+		c.reached.Store(true)
+	}
+	return err
 }
+
+// noteStream records that a stream was opened.
+func (c *Client) noteStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err == nil {
+		c.reached.Store(true)
+	}
+	return s, err
+}
+
+// bearer is the per-call token.
+type bearer struct{ token string }
 
 func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
 	return map[string]string{"authorization": "Bearer " + b.token}, nil

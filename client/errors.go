@@ -8,21 +8,25 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
 // ErrorDomain is the ErrorInfo domain of sockd's errors.
 const ErrorDomain = "sockd"
 
-// Sentinels for sockd's own reasons, to use with errors.Is.
+// Category sentinels, to use with errors.Is across reasons.
 var (
-	ErrNotFound     = errors.New("socket not found")         // SOCKET_NOT_FOUND
-	ErrWrongState   = errors.New("wrong socket state")       // WRONG_STATE
-	ErrInvalid      = errors.New("invalid argument")         // INVALID_ARGUMENT, INVALID_ADDRESS, INVALID_OPTION
-	ErrPolicyDenied = errors.New("denied by address policy") // POLICY_DENIED
-	ErrLimit        = errors.New("limit exceeded")           // LIMIT_EXCEEDED
+	// ErrNotFound matches every NOT_FOUND answer: an unknown socket, lease,
+	// proxy, relay or fault.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid matches every INVALID_ARGUMENT answer: a bad address,
+	// option, offset, field or request.
+	ErrInvalid = errors.New("invalid argument")
 )
 
 // Error is a failed call: the gRPC status and sockd's ErrorInfo.
@@ -32,6 +36,10 @@ type Error struct {
 	Reason   string            // ErrorInfo reason: an errno name (ECONNREFUSED) or a sockd reason (SOCKET_NOT_FOUND)
 	Metadata map[string]string // errno, op, socketId, address, field, limit, requestId, ...
 	status   *status.Status
+	// fromSockd: the status carried sockd's ErrorInfo, so sockd itself
+	// answered. Statuses without it come from gRPC: a dead connection, a
+	// deadline or cancellation on this side.
+	fromSockd bool
 }
 
 func (e *Error) Error() string {
@@ -52,20 +60,43 @@ func (e *Error) Errno() (syscall.Errno, bool) {
 	return 0, false
 }
 
-// Timeout reports a call that timed out (net.Error).
+// ReasonCode is the sockd reason as its enum value; ERROR_REASON_UNSPECIFIED
+// for an errno reason.
+func (e *Error) ReasonCode() sockdv1.ErrorReason {
+	if r, ok := reasonByName(e.Reason); ok {
+		return r.code
+	}
+	return sockdv1.ErrorReason_ERROR_REASON_UNSPECIFIED
+}
+
+// FromSockd reports whether sockd itself gave the answer (the status carries
+// its ErrorInfo), as opposed to gRPC on the way: a dropped connection, this
+// side's deadline or cancellation.
+func (e *Error) FromSockd() bool { return e.fromSockd }
+
+// Timeout reports a call that timed out (net.Error). A non-blocking call
+// that would block (EAGAIN, EINPROGRESS) is DEADLINE_EXCEEDED too, but no
+// timeout.
 func (e *Error) Timeout() bool {
-	return e.Code == codes.DeadlineExceeded && e.Reason != "EAGAIN" && e.Reason != "EINPROGRESS"
+	if e.Code != codes.DeadlineExceeded {
+		return false
+	}
+	errno, ok := e.Errno()
+	return !ok || (errno != unix.EAGAIN && errno != unix.EINPROGRESS)
 }
 
 // Temporary is part of net.Error; sockd reports no temporary errors.
 func (e *Error) Temporary() bool { return false }
 
 // Unwrap exposes the Go errors this one stands for: the errno, the timeout
-// and cancellation errors, and this package's sentinels.
+// and cancellation errors, the reason's sentinel and the categories.
 func (e *Error) Unwrap() []error {
 	var errs []error
 	if errno, ok := e.Errno(); ok {
 		errs = append(errs, errno)
+	}
+	if r, ok := reasonByName(e.Reason); ok {
+		errs = append(errs, r)
 	}
 	switch e.Code {
 	case codes.DeadlineExceeded:
@@ -74,18 +105,10 @@ func (e *Error) Unwrap() []error {
 		}
 	case codes.Canceled:
 		errs = append(errs, context.Canceled)
-	}
-	switch e.Reason {
-	case "SOCKET_NOT_FOUND", "LEASE_NOT_FOUND":
+	case codes.NotFound:
 		errs = append(errs, ErrNotFound)
-	case "WRONG_STATE":
-		errs = append(errs, ErrWrongState)
-	case "INVALID_ARGUMENT", "INVALID_ADDRESS", "INVALID_OPTION":
+	case codes.InvalidArgument:
 		errs = append(errs, ErrInvalid)
-	case "POLICY_DENIED":
-		errs = append(errs, ErrPolicyDenied)
-	case "LIMIT_EXCEEDED":
-		errs = append(errs, ErrLimit)
 	}
 	return errs
 }
@@ -107,18 +130,28 @@ func FromError(err error) error {
 	e := &Error{Code: st.Code(), Message: st.Message(), status: st}
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
-			e.Reason, e.Metadata = info.GetReason(), info.GetMetadata()
+			e.Reason, e.Metadata, e.fromSockd = info.GetReason(), info.GetMetadata(), true
 		}
 	}
 	if e.Reason == "" {
 		// gRPC's own errors (an RPC deadline, a dead connection) have no
-		// ErrorInfo: name them after their code.
-		e.Reason = CodeName(st.Code())
-		if st.Code() == codes.DeadlineExceeded {
-			e.Reason = "TIMEOUT"
+		// ErrorInfo: name them as sockd would, else after their code.
+		if r, ok := grpcReasons[st.Code()]; ok {
+			e.Reason = r.String()
+		} else {
+			e.Reason = CodeName(st.Code())
 		}
 	}
 	return e
+}
+
+// grpcReasons are the sockd reasons that a status gRPC made itself stands
+// for.
+var grpcReasons = map[codes.Code]sockdv1.ErrorReason{
+	codes.Canceled:         sockdv1.ErrorReason_CANCELLED,
+	codes.DeadlineExceeded: sockdv1.ErrorReason_TIMEOUT,
+	codes.Unauthenticated:  sockdv1.ErrorReason_UNAUTHENTICATED,
+	codes.Internal:         sockdv1.ErrorReason_INTERNAL,
 }
 
 // BytesSent is how many bytes a failed send did send before its error.
@@ -145,12 +178,8 @@ var errnoByName = func() map[string]syscall.Errno {
 // CodeName is a gRPC code as google.rpc.Code spells it: DEADLINE_EXCEEDED,
 // CANCELLED, ...
 func CodeName(c codes.Code) string {
-	if int(c) < len(codeNames) {
-		return codeNames[c]
+	if name, ok := code.Code_name[int32(c)]; ok {
+		return name
 	}
 	return c.String()
 }
-
-var codeNames = [...]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-	"UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}

@@ -25,6 +25,30 @@ func (c *Client) RevokeLease(ctx context.Context, id string) (*sockdv1.Lease, er
 	return l, FromError(err)
 }
 
+// GetLease returns a lease: its TTL, expiry and socket count.
+func (c *Client) GetLease(ctx context.Context, id string) (*sockdv1.Lease, error) {
+	return idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.Lease, error) {
+		return c.api.GetLease(ctx, &sockdv1.GetLeaseRequest{Id: id})
+	})
+}
+
+// ListLeases returns every lease of the caller, following the pages.
+func (c *Client) ListLeases(ctx context.Context) ([]*sockdv1.Lease, error) {
+	var all []*sockdv1.Lease
+	for token := ""; ; {
+		resp, err := idempotent(c, ctx, func(ctx context.Context, _ bool) (*sockdv1.ListLeasesResponse, error) {
+			return c.api.ListLeases(ctx, &sockdv1.ListLeasesRequest{PageSize: 1000, PageToken: token})
+		})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, resp.GetLeases()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return all, nil
+		}
+	}
+}
+
 // Lease is a lease kept alive by this process: if the process dies, its
 // keep-alive stream breaks and the lease lapses after its TTL, closing the
 // sockets created under it.

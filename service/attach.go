@@ -24,8 +24,13 @@ import (
 const attachReadSize = 64 << 10
 
 // coalesceLimit is how many bytes of an Attach stream collect while the
-// previous ones are being written to the socket.
-const coalesceLimit = 256 << 10
+// previous ones are being written to the socket. It must stay above what a
+// client keeps in flight unwritten (client.inFlightWindow, 1 MiB): then the
+// stream's reader never waits for the socket, and the client's acks, which
+// come behind its data, are read while a peer that is not reading holds a
+// write up (the peer may be waiting for sockd to read it, which waits for
+// the acks). The bytes are views of gRPC's receive buffers, not copies.
+const coalesceLimit = 2 << 20
 
 var blocking = sockmgr.Blocking
 
@@ -199,6 +204,21 @@ func (s *Server) attachIn(ctx context.Context, as *attachStream, sock *sockmgr.S
 			}
 			continue
 		}
+		if ack, ok := in.Msg.GetMsg().(*sockdv1.AttachRequest_Ack); ok {
+			// An acknowledgement is about the other direction: it must not
+			// wait for this one's bytes to be written (the peer may be
+			// waiting to be read before it reads them). Never past what
+			// this stream has handed to gRPC: the retained bytes being sent
+			// must stay until they are out.
+			if err := sock.AckReceived(min(ack.Ack, as.delivered.Load())); err != nil {
+				return toStatus(ctx, err)
+			}
+			select {
+			case as.acked <- struct{}{}:
+			default:
+			}
+			continue
+		}
 		if err := barrier(); err != nil {
 			return err
 		}
@@ -228,16 +248,6 @@ func (s *Server) attachIn(ctx context.Context, as *attachStream, sock *sockmgr.S
 			}
 			if _, err := sock.SendToAddr(ctx, d.GetData(), lastTarget, sockmgr.SendOptions{Timeout: &blocking}); err != nil {
 				return toStatus(ctx, err)
-			}
-		case *sockdv1.AttachRequest_Ack:
-			// Never past what this stream has handed to gRPC: the retained
-			// bytes being sent must stay until they are out.
-			if err := sock.AckReceived(min(msg.Ack, as.delivered.Load())); err != nil {
-				return toStatus(ctx, err)
-			}
-			select {
-			case as.acked <- struct{}{}:
-			default:
 			}
 		case *sockdv1.AttachRequest_Close:
 			// Everything before this message is in the kernel: close(2)

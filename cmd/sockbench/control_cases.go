@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -23,7 +24,7 @@ func controlCases(ctx context.Context, e *env) ([]result, error) {
 	// a bounded number (the warm-up's included), within the descriptor limit.
 	const most = 3000
 	createRate, _, err := e.callsN(ctx, callers, most, func(ctx context.Context, _ int) error {
-		s, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{BindAddress: "127.0.0.1:0", Listen: true})
+		s, err := e.c.Create(ctx, client.CreateOptions{Bind: "127.0.0.1:0", Listen: true})
 		if err == nil {
 			mu.Lock()
 			listeners = append(listeners, s)
@@ -39,11 +40,11 @@ func controlCases(ctx context.Context, e *env) ([]result, error) {
 	var conns []string
 	pairRate, _, err := e.callsN(ctx, callers, most, func(ctx context.Context, _ int) error {
 		l := listeners[int(next.Add(1)-1)%len(listeners)]
-		c, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: l.GetLocalAddress()})
+		c, err := e.c.Create(ctx, client.CreateOptions{Connect: l.GetLocalAddress()})
 		if err != nil {
 			return err
 		}
-		a, err := e.api.Accept(ctx, &sockdv1.AcceptRequest{Id: l.GetId()})
+		a, err := e.c.Accept(ctx, l.GetId(), nil, "")
 		if err != nil {
 			return err
 		}
@@ -62,7 +63,7 @@ func controlCases(ctx context.Context, e *env) ([]result, error) {
 	all = append(all, conns...)
 	var idx atomic.Int64
 	closeRate, _, err := e.callsN(ctx, callers, len(all), func(ctx context.Context, _ int) error {
-		_, err := e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: all[int(idx.Add(1)-1)]})
+		_, err := e.c.CloseSocket(ctx, all[int(idx.Add(1)-1)])
 		return err
 	})
 	if err != nil {
@@ -76,7 +77,7 @@ func controlCases(ctx context.Context, e *env) ([]result, error) {
 	checkRate = (checkRate + checkRate2) / 2
 	// Whatever the close phase did not reach.
 	for i := int(min(idx.Load(), int64(len(all)))); i < len(all); i++ {
-		e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: all[i]})
+		e.c.CloseSocket(ctx, all[i])
 	}
 	pairCalls := pairRate * 2
 	return []result{

@@ -15,14 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/experimental"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/sockd/sockd/codec"
-
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/client"
 )
 
 // env is what every case runs against: a real sockd, and a bare gRPC sink
@@ -33,30 +28,18 @@ type env struct {
 
 	sink     *exec.Cmd
 	sinkAddr string
-	sinkProf *sockdProc // the sink's profiler (only pprofAddr is set)
-	sinkConn *grpc.ClientConn
-	sinkAPI  sockdv1.SocketServiceClient
+	sinkProf *sockdProc     // the sink's profiler (only pprofAddr is set)
+	sinkC    *client.Client // the same client, to the sink
 }
 
-// sockdProc is a sockd process and a client connection to it.
+// sockdProc is a sockd process and a client of it (the client package, as
+// any user's program would have).
 type sockdProc struct {
 	cmd       *exec.Cmd
 	addr      string
-	conn      *grpc.ClientConn
-	api       sockdv1.SocketServiceClient
+	c         *client.Client
 	health    healthpb.HealthClient
 	pprofAddr string // its HTTP side, which serves the profiler
-}
-
-// clientOptions are the same for sockd and the bare sink.
-var clientOptions = []grpc.DialOption{
-	grpc.WithTransportCredentials(insecure.NewCredentials()),
-	grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)),
-	grpc.WithInitialWindowSize(16 << 20),
-	grpc.WithInitialConnWindowSize(16 << 20),
-	grpc.WithWriteBufferSize(256 << 10),
-	grpc.WithReadBufferSize(256 << 10),
-	experimental.WithBufferPool(codec.BufferPool()),
 }
 
 func newEnv(ctx context.Context, o options) (*env, error) {
@@ -92,17 +75,16 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 		return nil, fmt.Errorf("bare sink: unexpected %q", line)
 	}
 	e.sinkAddr, e.sinkProf = addrs[0], &sockdProc{pprofAddr: addrs[1]}
-	if e.sinkConn, err = grpc.NewClient(e.sinkAddr, clientOptions...); err != nil {
+	if e.sinkC, err = client.Dial(e.sinkAddr); err != nil {
 		e.close()
 		return nil, err
 	}
-	e.sinkAPI = sockdv1.NewSocketServiceClient(e.sinkConn)
 	return e, nil
 }
 
 func (e *env) close() {
-	if e.sinkConn != nil {
-		e.sinkConn.Close()
+	if e.sinkC != nil {
+		e.sinkC.Close()
 	}
 	stop(e.sink)
 	e.sockdProc.close()
@@ -129,12 +111,11 @@ func startSockd(ctx context.Context, bin string) (*sockdProc, error) {
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w (build it with: go build -o bin/ ./cmd/sockd)", bin, err)
 	}
-	if p.conn, err = grpc.NewClient(p.addr, clientOptions...); err != nil {
+	if p.c, err = client.Dial(p.addr); err != nil {
 		p.close()
 		return nil, err
 	}
-	p.api = sockdv1.NewSocketServiceClient(p.conn)
-	p.health = healthpb.NewHealthClient(p.conn)
+	p.health = healthpb.NewHealthClient(p.c.GRPCConn())
 	if err := waitServing(ctx, p.health); err != nil {
 		p.close()
 		return nil, fmt.Errorf("sockd did not come up: %w", err)
@@ -143,8 +124,8 @@ func startSockd(ctx context.Context, bin string) (*sockdProc, error) {
 }
 
 func (p *sockdProc) close() {
-	if p.conn != nil {
-		p.conn.Close()
+	if p.c != nil {
+		p.c.Close()
 	}
 	stop(p.cmd)
 }

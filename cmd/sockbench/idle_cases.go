@@ -10,7 +10,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/client"
 )
 
 // idleCases: a fresh sockd holds o.idle sockets (half connected to an
@@ -46,7 +46,7 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 		return nil, err
 	}
 	defer outside.close()
-	lsock, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{BindAddress: "127.0.0.1:0", Backlog: ptr(int32(4096))})
+	lsock, err := e.c.Create(ctx, client.CreateOptions{Bind: "127.0.0.1:0", Backlog: ptr(int32(4096))})
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 	for range workers {
 		wg.Go(func() {
 			for next.Add(1) <= int64(pairs) && !failed.is() {
-				c, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: outside.addr()})
+				c, err := e.c.Create(ctx, client.CreateOptions{Connect: outside.addr()})
 				if err != nil {
 					failed.set(err)
 					return
@@ -85,7 +85,7 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 					failed.set(err)
 					return
 				}
-				a, err := e.api.Accept(ctx, &sockdv1.AcceptRequest{Id: lsock.GetId()})
+				a, err := e.c.Accept(ctx, lsock.GetId(), nil, "")
 				if err != nil {
 					failed.set(err)
 					return
@@ -120,17 +120,11 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 
 	// List them all, paged.
 	listStart := time.Now()
-	token, listed := "", 0
-	for {
-		resp, err := e.api.ListSockets(ctx, &sockdv1.ListSocketsRequest{PageSize: 1000, PageToken: token})
-		if err != nil {
-			return nil, err
-		}
-		listed += len(resp.GetSockets())
-		if token = resp.GetNextPageToken(); token == "" {
-			break
-		}
+	all, err := e.c.List(ctx, client.ListOptions{})
+	if err != nil {
+		return nil, err
 	}
+	listed := len(all)
 	listTime := time.Since(listStart)
 
 	// The floor of any per-socket API: as many health Checks as the sockd
@@ -151,7 +145,7 @@ func idleCases(ctx context.Context, env *env) ([]result, error) {
 	checkTime := time.Since(checkStart)
 
 	for _, id := range append(ids, lsock.GetId()) {
-		e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: id})
+		e.c.CloseSocket(ctx, id)
 	}
 	n := fmt.Sprint(len(ids))
 	return []result{

@@ -27,6 +27,7 @@ import (
 
 type options struct {
 	sockd    string
+	sockctl  string
 	duration time.Duration
 	warmup   time.Duration
 	runs     int
@@ -44,13 +45,14 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.sockd, "sockd", "bin/sockd", "the sockd binary to measure")
+	flag.StringVar(&o.sockctl, "sockctl", "bin/sockctl", "the sockctl binary the pipe cases run")
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "how long each throughput measurement runs")
 	flag.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "traffic before each measurement starts")
 	flag.IntVar(&o.runs, "runs", 1, "runs of each case; the report gives min, median and max of the ratios")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.md, "md", "", "also write the results as a Markdown table to this file (docs/benchmarks.md's)")
-	flag.StringVar(&o.cases, "cases", "all", "comma-separated case prefixes to run (attach, udp, unary, idle, control, sweep)")
+	flag.StringVar(&o.cases, "cases", "all", "comma-separated case prefixes to run (attach, udp, pipe, unary, idle, control, memory, sweep)")
 	flag.StringVar(&o.plot, "plot", "", "write a PNG of throughput against chunk size to this file (runs the sweep)")
 	flag.IntVar(&o.idle, "idle-sockets", 10000, "sockets the idle case holds")
 	flag.BoolVar(&o.sink, "serve-sink", false, "internal: serve a bare gRPC sink and print its address")
@@ -115,6 +117,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if want("udp") {
 		groups = append(groups, attachUDPCases)
 	}
+	if want("pipe") {
+		groups = append(groups, pipeCases)
+	}
 	if want("unary") {
 		groups = append(groups, unaryCases)
 	}
@@ -123,6 +128,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	if want("idle") {
 		groups = append(groups, idleCases)
+	}
+	if want("memory") {
+		groups = append(groups, memoryCases)
 	}
 	if o.profile != "" {
 		stop, err := e.startProfile(o.profile, o.profSecs)
@@ -222,7 +230,10 @@ func caseGroup(c string) string {
 	if strings.HasPrefix(c, "attach-udp") {
 		return "udp"
 	}
-	for _, g := range []string{"attach", "udp", "unary", "control", "idle"} {
+	if strings.HasPrefix(c, "attach-pipe") {
+		return "pipe"
+	}
+	for _, g := range []string{"attach", "udp", "unary", "control", "idle", "memory"} {
 		if strings.HasPrefix(c, g) {
 			return g
 		}

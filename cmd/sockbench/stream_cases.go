@@ -3,17 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-
-	"github.com/sockd/sockd/codec"
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/client"
 )
 
 // rate runs load (until its context ends) and returns how fast counter grew
@@ -31,29 +27,38 @@ func (e *env) rate(ctx context.Context, load func(context.Context), counter func
 	return float64(c1-c0) / t1.Sub(t0).Seconds()
 }
 
-// attachFlood opens an Attach stream on a socket and sends chunks of size
-// bytes until ctx ends, counting what it sent.
-func attachFlood(ctx context.Context, api sockdv1.SocketServiceClient, id string, size int, sent *atomic.Int64) error {
-	sctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := api.Attach(sctx, grpc.ForceCodecV2(codec.New()))
+// attachFlood attaches to a socket with the client (a Conn, or a
+// PacketConn for UDP) and writes chunks of size bytes until ctx ends,
+// counting what it wrote; then it detaches, leaving the socket open.
+func attachFlood(ctx context.Context, c *client.Client, id string, udp bool, size int, sent *atomic.Int64) error {
+	var w interface {
+		Write([]byte) (int, error)
+		SetWriteDeadline(time.Time) error
+		Detach() error
+	}
+	var err error
+	if udp {
+		w, err = c.PacketConn(ctx, id)
+	} else {
+		w, err = c.Conn(ctx, id)
+	}
 	if err != nil {
 		return err
 	}
-	if err := stream.Send(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Open{Open: &sockdv1.AttachOpen{Id: id}}}); err != nil {
-		return err
-	}
-	if _, err := stream.Recv(); err != nil {
-		return err
-	}
-	msg := &sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Data{Data: make([]byte, size)}}
+	stop := context.AfterFunc(ctx, func() { w.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, size)
 	for ctx.Err() == nil {
-		if err := stream.Send(msg); err != nil {
+		if _, err := w.Write(buf); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			w.Detach()
 			return err
 		}
 		sent.Add(int64(size))
 	}
-	return nil
+	return w.Detach()
 }
 
 // throughput is one chunk size through every path.
@@ -72,18 +77,18 @@ func (e *env) measureTCP(ctx context.Context, size int, withSocat bool) (through
 	defer sink.close()
 
 	// sockd: client → Attach → sockd → a real TCP socket → the sink.
-	sock, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: sink.addr()})
+	sock, err := e.c.Create(ctx, client.CreateOptions{Connect: sink.addr()})
 	if err != nil {
 		return t, fmt.Errorf("sockd socket: %w", err)
 	}
-	defer e.api.CloseSocket(context.Background(), &sockdv1.CloseSocketRequest{Id: sock.GetId()})
+	defer e.c.CloseSocket(context.Background(), sock.GetId())
 	var floodErr error
 	var sent atomic.Int64
 	mallocs0, err := e.mallocs()
 	if err != nil {
 		return t, err
 	}
-	t.sockd = e.rate(ctx, func(ctx context.Context) { floodErr = attachFlood(ctx, e.api, sock.GetId(), size, &sent) }, sink.bytes.Load)
+	t.sockd = e.rate(ctx, func(ctx context.Context) { floodErr = attachFlood(ctx, e.c, sock.GetId(), false, size, &sent) }, sink.bytes.Load)
 	if floodErr != nil {
 		return t, fmt.Errorf("attach: %w", floodErr)
 	}
@@ -102,7 +107,7 @@ func (e *env) measureTCP(ctx context.Context, size int, withSocat bool) (through
 	if mallocs0, err = e.sinkProf.mallocs(); err != nil {
 		return t, err
 	}
-	t.bare = e.rate(ctx, func(ctx context.Context) { floodErr = attachFlood(ctx, e.sinkAPI, "sink", size, &bareSent) }, bareSent.Load)
+	t.bare = e.rate(ctx, func(ctx context.Context) { floodErr = attachFlood(ctx, e.sinkC, "sink", false, size, &bareSent) }, bareSent.Load)
 	if floodErr != nil {
 		return t, fmt.Errorf("bare sink: %w", floodErr)
 	}
@@ -229,14 +234,14 @@ func attachUDPCases(ctx context.Context, e *env) ([]result, error) {
 		return nil, err
 	}
 	defer rx.c.Close()
-	sock, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{Protocol: sockdv1.Protocol_PROTOCOL_UDP, ConnectAddress: rx.c.LocalAddr().String()})
+	sock, err := e.c.Create(ctx, client.CreateOptions{UDP: true, Connect: rx.c.LocalAddr().String()})
 	if err != nil {
 		return nil, err
 	}
-	defer e.api.CloseSocket(context.Background(), &sockdv1.CloseSocketRequest{Id: sock.GetId()})
+	defer e.c.CloseSocket(context.Background(), sock.GetId())
 	var sent atomic.Int64
 	var floodErr error
-	viaSockd := e.rate(ctx, func(ctx context.Context) { floodErr = attachFlood(ctx, e.api, sock.GetId(), size, &sent) }, rx.count.Load)
+	viaSockd := e.rate(ctx, func(ctx context.Context) { floodErr = attachFlood(ctx, e.c, sock.GetId(), true, size, &sent) }, rx.count.Load)
 	if floodErr != nil {
 		return nil, floodErr
 	}
@@ -253,5 +258,3 @@ func attachUDPCases(ctx context.Context, e *env) ([]result, error) {
 	}, rx.count.Load)
 	return []result{{Case: "attach-udp-1KiB", Unit: "dgrams/s", Sockd: viaSockd, Baseline: plain, Against: "plain Go sender → receiver", Ratio: viaSockd / plain, Target: ">= 0.5"}}, nil
 }
-
-var _ = io.EOF

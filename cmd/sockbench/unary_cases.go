@@ -11,7 +11,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/client"
 )
 
 // calls runs callers goroutines calling call until the window ends, and
@@ -137,11 +137,11 @@ func unaryCases(ctx context.Context, e *env) ([]result, error) {
 		}()
 		sendIDs, recvIDs := make([]string, callers), make([]string, callers)
 		for i := range callers {
-			s, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: sink.addr()})
+			s, err := e.c.Create(ctx, client.CreateOptions{Connect: sink.addr()})
 			if err != nil {
 				return nil, err
 			}
-			r, err := e.api.CreateSocket(ctx, &sockdv1.CreateSocketRequest{ConnectAddress: floodL.Addr().String()})
+			r, err := e.c.Create(ctx, client.CreateOptions{Connect: floodL.Addr().String()})
 			if err != nil {
 				return nil, err
 			}
@@ -153,14 +153,14 @@ func unaryCases(ctx context.Context, e *env) ([]result, error) {
 			return nil, err
 		}
 		sendRate, sendP99, err := e.calls(ctx, callers, func(ctx context.Context, i int) error {
-			_, err := e.api.Send(ctx, &sockdv1.SendRequest{Id: sendIDs[i], Payload: &sockdv1.SendRequest_Data{Data: payload}, All: true})
+			_, err := e.c.Send(ctx, sendIDs[i], payload, true, nil)
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("send: %w", err)
 		}
 		recvRate, recvP99, err := e.calls(ctx, callers, func(ctx context.Context, i int) error {
-			_, err := e.api.Recv(ctx, &sockdv1.RecvRequest{Id: recvIDs[i], MaxBytes: 1 << 10})
+			_, _, err := e.c.Recv(ctx, recvIDs[i], client.RecvOptions{MaxBytes: 1 << 10})
 			return err
 		})
 		if err != nil {
@@ -174,8 +174,8 @@ func unaryCases(ctx context.Context, e *env) ([]result, error) {
 		}
 		checkRate, checkP99 = (checkRate+checkRate2)/2, (checkP99+checkP99b)/2
 		for i := range callers {
-			e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: sendIDs[i]})
-			e.api.CloseSocket(ctx, &sockdv1.CloseSocketRequest{Id: recvIDs[i]})
+			e.c.CloseSocket(ctx, sendIDs[i])
+			e.c.CloseSocket(ctx, recvIDs[i])
 		}
 		floodL.Close()
 		peersMu.Lock()

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
 func newAcceptCommand(g *globals) *cobra.Command {
@@ -12,23 +17,15 @@ func newAcceptCommand(g *globals) *cobra.Command {
 		Example: `  CONN=$(sockctl accept web --timeout 30s)
   sockctl accept web --name conn1`,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeArgs(g.sockets),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			id, err := g.resolve(ctx, args[0])
-			if err != nil {
-				return interrupted(cmd, err)
-			}
-			s, err := c.Accept(ctx, id, g.callTimeout(), name)
-			if err != nil {
-				return interrupted(cmd, err)
-			}
-			return g.printCreated(s)
+			return g.onID(cmd, args[0], func(ctx context.Context, c *client.Client, l *sockdv1.Socket) error {
+				s, err := c.Accept(ctx, l.GetId(), g.callTimeout(), name)
+				if err != nil {
+					return err
+				}
+				return g.printCreated(s)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "a name for the accepted socket")

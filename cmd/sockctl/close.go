@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -20,7 +22,7 @@ func newCloseCommand(g *globals) *cobra.Command {
 		Example: `  sockctl close web conn1
   sockctl close --all -l suite=demo     # everything a test run made
   sockctl close --all`,
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeEach(g.sockets),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case all && len(args) > 0:
@@ -30,48 +32,48 @@ func newCloseCommand(g *globals) *cobra.Command {
 			case !all && len(args) == 0:
 				return usagef("close what? give ids, or --all")
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			ids := args
-			if all {
-				socks, err := c.List(ctx, client.ListOptions{LabelSelector: selector(labels)})
-				if err != nil {
-					return err
-				}
-				ids = nil
-				for _, s := range socks {
-					// Close listeners last, so that their accepted sockets'
-					// closes are not needlessly raced with new accepts.
-					ids = append(ids, s.GetId())
-				}
-			}
 			var closed []proto.Message
 			var firstErr error
-			for _, ref := range ids {
-				id := ref
-				if !all {
-					if id, err = g.resolve(ctx, ref); err != nil {
+			err := g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				ids := args
+				if all {
+					socks, err := c.List(ctx, client.ListOptions{LabelSelector: selector(labels)})
+					if err != nil {
+						return err
+					}
+					ids = nil
+					for _, s := range socks {
+						ids = append(ids, s.GetId())
+					}
+				}
+				for _, ref := range ids {
+					id := ref
+					if !all {
+						s, err := g.resolve(ctx, c, ref)
+						if err != nil {
+							firstErr = keepFirst(firstErr, err)
+							continue
+						}
+						id = s.GetId()
+					}
+					s, err := c.CloseSocket(ctx, id)
+					if err != nil {
+						if all && errors.Is(err, client.ErrSocketNotFound) {
+							continue // closed meanwhile (its listener's owner, another client)
+						}
 						firstErr = keepFirst(firstErr, err)
 						continue
 					}
-				}
-				s, err := c.CloseSocket(ctx, id)
-				if err != nil {
-					if all && isNotFound(err) {
-						continue // closed meanwhile (its listener's owner, another client)
+					if g.output == "table" {
+						fmt.Fprintln(g.out, s.GetId())
+					} else {
+						closed = append(closed, s)
 					}
-					firstErr = keepFirst(firstErr, err)
-					continue
 				}
-				if g.output == "table" {
-					fmt.Fprintln(g.out, s.GetId())
-				} else {
-					closed = append(closed, s)
-				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if g.output != "table" {
 				if err := g.printer().messages(closed); err != nil {
@@ -91,9 +93,4 @@ func keepFirst(first, err error) error {
 		return first
 	}
 	return err
-}
-
-func isNotFound(err error) bool {
-	ce, ok := err.(*client.Error)
-	return ok && ce.Reason == "SOCKET_NOT_FOUND"
 }

@@ -18,7 +18,7 @@ func newConnectCommand(g *globals) *cobra.Command {
   ID=$(sockctl connect tcp localhost:8090)
   ID=$(sockctl connect udp 127.0.0.1:5353)`,
 		Args:              cobra.ExactArgs(2),
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeArgs(either(g.sockets, words(protocols...))),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if args[0] == "tcp" || args[0] == "udp" {
 				o, err := f.options(args[0])
@@ -26,17 +26,7 @@ func newConnectCommand(g *globals) *cobra.Command {
 					return err
 				}
 				o.Connect, o.ConnectTimeout = args[1], g.callTimeout()
-				c, err := g.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := g.ctx(cmd)
-				defer cancel()
-				s, err := c.Create(ctx, o)
-				if err != nil {
-					return interrupted(cmd, err)
-				}
-				return g.printCreated(s)
+				return g.create(cmd, o)
 			}
 			return g.onSocket(cmd, args[0], func(ctx context.Context, c *client.Client, id string) (*sockdv1.Socket, error) {
 				return c.Connect(ctx, id, args[1], g.callTimeout())

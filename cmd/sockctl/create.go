@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"strings"
 	"time"
 
@@ -28,7 +28,7 @@ func (f *socketFlags) register(g *globals, cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.name, "name", "", "a name for the socket, usable instead of its id")
 	cmd.Flags().StringArrayVarP(&f.labels, "label", "l", nil, "a label k=v (repeatable)")
 	cmd.Flags().StringVar(&f.timeout, "sock-timeout", "", "the socket's default timeout: a duration, 0 (non-blocking) or none")
-	cmd.Flags().StringArrayVar(&f.opts, "opt", nil, "a socket option NAME=VALUE set first, e.g. --opt so_reuseaddr=1 (repeatable)")
+	cmd.Flags().StringArrayVar(&f.opts, "opt", nil, "a socket option NAME=VALUE set first, e.g. --opt reuseaddr=1 (repeatable)")
 	cmd.Flags().StringVar(&f.idle, "idle-timeout", "", "close the socket when idle this long (0: never; default: the daemon's)")
 }
 
@@ -68,20 +68,25 @@ func (f *socketFlags) options(proto string) (client.CreateOptions, error) {
 		if o.Options == nil {
 			o.Options = map[string]int64{}
 		}
-		o.Options[optionName(name)] = v
+		o.Options[name] = v // as typed: sockd reads socket(7) names and their unique suffixes
 	}
 	return o, nil
 }
 
+// create makes a socket and prints it.
+func (g *globals) create(cmd *cobra.Command, o client.CreateOptions) error {
+	return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+		s, err := c.Create(ctx, o)
+		if err != nil {
+			return err
+		}
+		return g.printCreated(s)
+	})
+}
+
 // printCreated prints a new socket: its id in table mode (for $(...)), the
 // whole socket otherwise.
-func (g *globals) printCreated(s *sockdv1.Socket) error {
-	if g.output == "table" {
-		_, err := fmt.Fprintln(g.out, s.GetId())
-		return err
-	}
-	return g.printer().socket(s)
-}
+func (g *globals) printCreated(s *sockdv1.Socket) error { return g.created(s.GetId(), s) }
 
 func newCreateCommand(g *globals) *cobra.Command {
 	var f socketFlags
@@ -92,28 +97,22 @@ func newCreateCommand(g *globals) *cobra.Command {
   ID=$(sockctl create udp --ipv6)
   sockctl create tcp --opt so_reuseaddr=1`,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []cobra.Completion{"tcp", "udp"},
+		ValidArgs: protocols,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := f.options(args[0])
 			if err != nil {
 				return err
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			s, err := c.Create(ctx, o)
-			if err != nil {
-				return err
-			}
-			return g.printCreated(s)
+			return g.create(cmd, o)
 		},
 	}
 	f.register(g, cmd)
 	return cmd
 }
+
+// protocols complete the first argument of the commands that create a
+// socket.
+var protocols = []cobra.Completion{"tcp", "udp"}
 
 // parseTimeout reads a socket timeout: a duration, 0 (non-blocking), or
 // none (blocking: nil).

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
 func newGetoptCommand(g *globals) *cobra.Command {
@@ -11,24 +16,15 @@ func newGetoptCommand(g *globals) *cobra.Command {
 		Example: `  sockctl getopt conn rcvbuf
   sockctl getopt conn SO_ERROR`,
 		Args:              cobra.ExactArgs(2),
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeArgs(g.sockets, g.options),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			id, err := g.resolve(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			name := optionName(args[1])
-			v, err := c.GetOption(ctx, id, name)
-			if err != nil {
-				return err
-			}
-			return g.printOption(name, v)
+			return g.onID(cmd, args[0], func(ctx context.Context, c *client.Client, s *sockdv1.Socket) error {
+				o, err := c.GetOption(ctx, s.GetId(), args[1])
+				if err != nil {
+					return err
+				}
+				return g.printOption(o)
+			})
 		},
 	}
 }

@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -16,36 +17,28 @@ func newInspectCommand(g *globals) *cobra.Command {
 		Example: `  sockctl inspect web
   sockctl inspect 3kq -o yaml`,
 		Args:              cobra.MinimumNArgs(1),
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeEach(g.sockets),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			var socks []*sockdv1.Socket
+			err := g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				for _, ref := range args {
+					s, err := g.resolve(ctx, c, ref)
+					if err != nil {
+						return err
+					}
+					socks = append(socks, s)
+				}
+				return nil
+			})
 			if err != nil {
 				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			var socks []*sockdv1.Socket
-			for _, ref := range args {
-				id, err := g.resolve(ctx, ref)
-				if err != nil {
-					return err
-				}
-				s, err := c.Get(ctx, id)
-				if err != nil {
-					return err
-				}
-				socks = append(socks, s)
 			}
 			p := g.printer()
 			if len(socks) == 1 {
 				return p.socket(socks[0])
 			}
 			if g.output != "table" {
-				ms := make([]proto.Message, len(socks))
-				for i, s := range socks {
-					ms[i] = s
-				}
-				return p.messages(ms)
+				return p.messages(asMessages(socks))
 			}
 			for i, s := range socks {
 				if i > 0 {

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sockd/sockd/client"
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
 func newLeaseCommand(g *globals) *cobra.Command {
@@ -25,9 +29,12 @@ sockets) when the command exits — or, if sockctl is killed, TTL later.`,
 		Example: `  sockctl lease run --ttl 10s -- ./my-harness.sh
   L=$(sockctl lease create --ttl 30s); sockctl lease keepalive $L &
   sockctl listen tcp 127.0.0.1:8090 --lease $L
+  sockctl lease ls
   sockctl lease revoke $L`,
 	}
-	cmd.AddCommand(newLeaseCreateCommand(g), newLeaseKeepaliveCommand(g), newLeaseRevokeCommand(g), newLeaseRunCommand(g))
+	group(cmd)
+	cmd.AddCommand(newLeaseCreateCommand(g), newLeaseGetCommand(g), newLeaseLsCommand(g),
+		newLeaseKeepaliveCommand(g), newLeaseRevokeCommand(g), newLeaseRunCommand(g))
 	return cmd
 }
 
@@ -38,25 +45,75 @@ func newLeaseCreateCommand(g *globals) *cobra.Command {
 		Short: "Create a lease; prints its id",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			l, err := c.CreateLease(ctx, ttl)
-			if err != nil {
-				return err
-			}
-			if g.output == "table" {
-				_, err = fmt.Fprintln(g.out, l.GetId())
-				return err
-			}
-			return g.printer().message(l)
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.CreateLease(ctx, ttl)
+				if err != nil {
+					return err
+				}
+				return g.created(l.GetId(), l)
+			})
 		},
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", 30*time.Second, "how long the lease lives without a sign of life")
 	return cmd
+}
+
+func newLeaseGetCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "get ID",
+		Aliases: []string{"inspect"},
+		Short:   "Show a lease: its TTL, expiry and sockets",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.GetLease(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return g.printLeases([]*sockdv1.Lease{l})
+			})
+		},
+	}
+}
+
+func newLeaseLsCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List your leases",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				ls, err := c.ListLeases(ctx) // every page, to the last
+				if err != nil {
+					return err
+				}
+				return g.printLeases(ls)
+			})
+		},
+	}
+}
+
+// printLeases prints leases as a table (ID, TTL, EXPIRES, SOCKETS, OWNER),
+// or as JSON/YAML.
+func (g *globals) printLeases(ls []*sockdv1.Lease) error {
+	p := g.printer()
+	if g.output != "table" {
+		if len(ls) == 1 {
+			return p.message(ls[0])
+		}
+		return p.messages(asMessages(ls))
+	}
+	tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTTL\tEXPIRES\tSOCKETS\tOWNER")
+	for _, l := range ls {
+		expires := "kept alive"
+		if l.GetExpireTime() != nil {
+			expires = "in " + max(time.Until(l.GetExpireTime().AsTime()), 0).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.GetId(), l.GetTtl().AsDuration(), expires, l.GetSocketCount(), dash(l.GetOwner()))
+	}
+	return tw.Flush()
 }
 
 func newLeaseKeepaliveCommand(g *globals) *cobra.Command {
@@ -65,21 +122,23 @@ func newLeaseKeepaliveCommand(g *globals) *cobra.Command {
 		Short: "Keep a lease alive until interrupted (the TTL starts then)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
+			err := g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.KeepLease(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					l.Release()
+					return nil
+				case <-l.Done():
+					return l.Err()
+				}
+			})
+			if errors.Is(err, errInterrupted) {
+				return nil // Ctrl-C is how keepalive ends
 			}
-			l, err := c.KeepLease(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			select {
-			case <-cmd.Context().Done():
-				l.Release()
-				return nil
-			case <-l.Done():
-				return l.Err()
-			}
+			return err
 		},
 	}
 }
@@ -90,21 +149,17 @@ func newLeaseRevokeCommand(g *globals) *cobra.Command {
 		Short: "End a lease now, closing its sockets",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			l, err := c.RevokeLease(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if g.output == "table" {
-				_, err = fmt.Fprintf(g.out, "%s: %d sockets closed\n", l.GetId(), l.GetSocketCount())
-				return err
-			}
-			return g.printer().message(l)
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.RevokeLease(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if g.output == "table" {
+					_, err = fmt.Fprintf(g.out, "%s: %d sockets closed\n", l.GetId(), l.GetSocketCount())
+					return err
+				}
+				return g.printer().message(l)
+			})
 		},
 	}
 }
@@ -120,7 +175,9 @@ func newLeaseRunCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := c.NewLease(cmd.Context(), ttl)
+			// Not the command's context: --timeout must not end the lease
+			// under the child.
+			l, err := c.NewLease(context.WithoutCancel(cmd.Context()), ttl)
 			if err != nil {
 				return err
 			}

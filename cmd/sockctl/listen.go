@@ -13,12 +13,19 @@ func newListenCommand(g *globals) *cobra.Command {
 	var f socketFlags
 	var backlog int32
 	cmd := &cobra.Command{
-		Use:   "listen ID | listen tcp ADDRESS",
-		Short: "Listen for connections, as listen(backlog); 'listen tcp ADDR' creates, binds and listens, and prints the id",
+		Use:   "listen ID | listen tcp|udp ADDRESS",
+		Short: "Listen for connections, as listen(backlog); 'listen tcp|udp ADDR' creates and binds (and for TCP listens), and prints the id",
+		Long: `'listen ID' makes a bound TCP socket listen, as listen(backlog).
+
+'listen tcp ADDRESS' creates a TCP socket, binds it and listens, in one call.
+'listen udp ADDRESS' creates a UDP socket and binds it, as nc -u -l does: UDP
+does not listen, but the socket then receives datagrams (recvfrom, attach).
+Both print the new socket's id.`,
 		Example: `  sockctl listen web --backlog 5
-  ID=$(sockctl listen tcp 127.0.0.1:8090 --name web --opt so_reuseaddr=1)`,
+  ID=$(sockctl listen tcp 127.0.0.1:8090 --name web --opt reuseaddr=1)
+  U=$(sockctl listen udp 127.0.0.1:5353); sockctl recvfrom "$U" --timeout 10s`,
 		Args:              cobra.RangeArgs(1, 2),
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeArgs(either(g.sockets, words(protocols...))),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var bl *int32
 			if cmd.Flags().Changed("backlog") {
@@ -28,25 +35,17 @@ func newListenCommand(g *globals) *cobra.Command {
 				if len(args) != 2 {
 					return usagef("listen %s needs an address: sockctl listen %s 127.0.0.1:8090", args[0], args[0])
 				}
-				if args[0] == "udp" {
-					return usagef("UDP sockets do not listen: bind one with 'sockctl create udp' and 'sockctl bind', or 'sockctl connect udp'")
-				}
 				o, err := f.options(args[0])
 				if err != nil {
 					return err
 				}
-				o.Bind, o.Listen, o.Backlog = args[1], true, bl
-				c, err := g.client()
-				if err != nil {
-					return err
+				o.Bind = args[1]
+				if !o.UDP {
+					o.Listen, o.Backlog = true, bl
+				} else if bl != nil {
+					return usagef("--backlog: UDP sockets do not listen")
 				}
-				ctx, cancel := g.ctx(cmd)
-				defer cancel()
-				s, err := c.Create(ctx, o)
-				if err != nil {
-					return err
-				}
-				return g.printCreated(s)
+				return g.create(cmd, o)
 			}
 			if len(args) != 1 {
 				return usagef("listen ID takes no address (bind first, or use 'sockctl listen tcp ADDRESS')")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -42,22 +43,20 @@ func newLsCommand(g *globals) *cobra.Command {
 			default:
 				return usagef("--proto %q: want tcp or udp", proto)
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			socks, err := c.List(ctx, o)
-			if err != nil {
-				return err
-			}
-			return g.printer().sockets(socks, noTrunc)
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				socks, err := c.List(ctx, o) // every page, to the last
+				if err != nil {
+					return err
+				}
+				return g.printer().sockets(socks, noTrunc)
+			})
 		},
 	}
 	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "only sockets with this label k=v (repeatable)")
 	cmd.Flags().StringVar(&stateF, "state", "", "only sockets in this state: created, bound, listening, connected")
 	cmd.Flags().StringVar(&proto, "proto", "", "only tcp or udp sockets")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "show whole ids")
+	_ = cmd.RegisterFlagCompletionFunc("state", flagWords("created", "bound", "listening", "connected"))
+	_ = cmd.RegisterFlagCompletionFunc("proto", flagWords("tcp", "udp"))
 	return cmd
 }

@@ -53,6 +53,34 @@ func stableJSON(m proto.Message, indent string) ([]byte, error) {
 	return out.Bytes(), err
 }
 
+// asMessages is a list of API messages as proto.Messages.
+func asMessages[T proto.Message](list []T) []proto.Message {
+	ms := make([]proto.Message, len(list))
+	for i, m := range list {
+		ms[i] = m
+	}
+	return ms
+}
+
+// result prints what a data call returned, with -o json or yaml only (in
+// table mode such a call prints nothing, or its data).
+func (g *globals) result(m proto.Message) error {
+	if g.output == "table" {
+		return nil
+	}
+	return g.printer().message(m)
+}
+
+// created prints what a creating call returned: its id in table mode (for
+// $(...)), the whole message otherwise.
+func (g *globals) created(id string, m proto.Message) error {
+	if g.output == "table" {
+		_, err := fmt.Fprintln(g.out, id)
+		return err
+	}
+	return g.printer().message(m)
+}
+
 // messages prints a list of messages as a JSON or YAML array.
 func (p *printer) messages(ms []proto.Message) error {
 	parts := make([]json.RawMessage, 0, len(ms))
@@ -86,11 +114,7 @@ func (p *printer) raw(jsonBytes []byte) error {
 // sockets prints sockets: a table, or JSON/YAML.
 func (p *printer) sockets(socks []*sockdv1.Socket, fullIDs bool) error {
 	if p.format != "table" {
-		ms := make([]proto.Message, len(socks))
-		for i, s := range socks {
-			ms[i] = s
-		}
-		return p.messages(ms)
+		return p.messages(asMessages(socks))
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tPROTO\tSTATE\tLOCAL\tREMOTE\tIN\tOUT\tAGE")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -25,31 +26,23 @@ is written and standard error says EOF (with -o json: "eof": true).`,
   sockctl recv conn --timeout 5s --wait-all -n 12
   sockctl recv conn -o json`,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeArgs(g.sockets),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
+			return g.onID(cmd, args[0], func(ctx context.Context, c *client.Client, s *sockdv1.Socket) error {
+				data, eof, err := c.Recv(ctx, s.GetId(), client.RecvOptions{MaxBytes: max, Timeout: g.callTimeout(), Peek: peek, WaitAll: waitAll})
+				if err != nil {
+					return err
+				}
+				if g.output != "table" {
+					return g.printer().message(&sockdv1.RecvResponse{Data: data, Eof: eof})
+				}
+				if eof {
+					fmt.Fprintln(g.err, "sockctl: EOF (the peer has closed)")
+					return nil
+				}
+				_, err = g.out.Write(data)
 				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			id, err := g.resolve(ctx, args[0])
-			if err != nil {
-				return interrupted(cmd, err)
-			}
-			data, eof, err := c.Recv(ctx, id, client.RecvOptions{MaxBytes: max, Timeout: g.callTimeout(), Peek: peek, WaitAll: waitAll})
-			if err != nil {
-				return interrupted(cmd, err)
-			}
-			if g.output != "table" {
-				return g.printer().message(&sockdv1.RecvResponse{Data: data, Eof: eof})
-			}
-			if eof {
-				fmt.Fprintln(g.err, "sockctl: EOF (the peer has closed)")
-				return nil
-			}
-			_, err = g.out.Write(data)
-			return err
+			})
 		},
 	}
 	cmd.Flags().Int32VarP(&max, "max-bytes", "n", 65536, "the most bytes to receive")

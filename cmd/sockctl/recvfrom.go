@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -20,32 +21,24 @@ func newRecvFromCommand(g *globals) *cobra.Command {
 		Example: `  sockctl recvfrom udp1 --timeout 5s
   sockctl recvfrom udp1 -o json     # {"data": ..., "address": ..., "truncated": ...}`,
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeArgs(g.sockets),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
+			return g.onID(cmd, args[0], func(ctx context.Context, c *client.Client, s *sockdv1.Socket) error {
+				data, from, truncated, err := c.RecvFrom(ctx, s.GetId(), client.RecvOptions{MaxBytes: max, Timeout: g.callTimeout(), Peek: peek})
+				if err != nil {
+					return err
+				}
+				if g.output != "table" {
+					return g.printer().message(&sockdv1.RecvFromResponse{Data: data, Address: from, Truncated: truncated})
+				}
+				note := ""
+				if truncated {
+					note = " (truncated)"
+				}
+				fmt.Fprintln(g.err, from+note)
+				_, err = g.out.Write(data)
 				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			id, err := g.resolve(ctx, args[0])
-			if err != nil {
-				return interrupted(cmd, err)
-			}
-			data, from, truncated, err := c.RecvFrom(ctx, id, client.RecvOptions{MaxBytes: max, Timeout: g.callTimeout(), Peek: peek})
-			if err != nil {
-				return interrupted(cmd, err)
-			}
-			if g.output != "table" {
-				return g.printer().message(&sockdv1.RecvFromResponse{Data: data, Address: from, Truncated: truncated})
-			}
-			note := ""
-			if truncated {
-				note = " (truncated)"
-			}
-			fmt.Fprintln(g.err, from+note)
-			_, err = g.out.Write(data)
-			return err
+			})
 		},
 	}
 	cmd.Flags().Int32VarP(&max, "max-bytes", "n", 65535, "the most bytes to receive (a longer datagram is truncated)")

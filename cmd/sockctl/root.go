@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sockd/sockd/client"
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
 type streams struct {
@@ -54,7 +53,7 @@ func run(ctx context.Context, args []string, st streams) int {
 		return exitOK
 	}
 	if errors.Is(err, errInterrupted) {
-		return 130
+		return exitInterrupted
 	}
 	var ee exitError
 	if errors.As(err, &ee) {
@@ -105,6 +104,7 @@ Examples:
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.StringVar(&g.lease, "lease", os.Getenv("SOCKD_LEASE"), "create sockets under this lease (env SOCKD_LEASE; see 'sockctl lease')")
 	pf.DurationVar(&g.timeout, "timeout", 0, "how long a blocking call (accept, connect, recv, ...) may wait, and a limit for the command (0: the socket's own timeout, none by default)")
+	_ = root.RegisterFlagCompletionFunc("output", flagWords("table", "json", "yaml"))
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		switch g.output {
 		case "table", "json", "yaml":
@@ -118,9 +118,34 @@ Examples:
 		newSendCommand(g), newRecvCommand(g), newSendToCommand(g), newRecvFromCommand(g),
 		newShutdownCommand(g), newCloseCommand(g),
 		newSetoptCommand(g), newGetoptCommand(g), newSetTimeoutCommand(g),
-		newAttachCommand(g), newWatchCommand(g), newLeaseCommand(g),
+		newAttachCommand(g), newWatchCommand(g), newLeaseCommand(g), newVersionCommand(g),
 	)
+	group(root)
+	usageArgs(root)
 	return root
+}
+
+// group makes cmd a command that only holds others: alone it prints its
+// help, with an argument it is a usage error (an unknown command).
+func group(cmd *cobra.Command) {
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// usageArgs makes every argument error of cmd and its subcommands a usage
+// error (exit 2), as flag errors are.
+func usageArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		usageArgs(sub)
+	}
 }
 
 func envOr(name, def string) string {
@@ -169,33 +194,6 @@ func (g *globals) client() (*client.Client, error) {
 	return c, nil
 }
 
-// ctx is the command's context. With --timeout it ends a little after the
-// timeout, so that a blocking call's own timeout (callTimeout) fires first
-// and sockd answers DEADLINE_EXCEEDED (TIMEOUT) itself.
-func (g *globals) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	if g.timeout > 0 {
-		return context.WithTimeout(cmd.Context(), g.timeout+5*time.Second)
-	}
-	return context.WithCancel(cmd.Context())
-}
-
-// callTimeout is --timeout as the limit of one blocking socket call.
-func (g *globals) callTimeout() *time.Duration {
-	if g.timeout <= 0 {
-		return nil
-	}
-	d := g.timeout
-	return &d
-}
-
-// interrupted turns a Ctrl-C during a call into errInterrupted.
-func interrupted(cmd *cobra.Command, err error) error {
-	if err != nil && cmd.Context().Err() != nil {
-		return errInterrupted
-	}
-	return err
-}
-
 // parseLabels reads repeated -l k=v flags.
 func parseLabels(flags []string) (map[string]string, error) {
 	if len(flags) == 0 {
@@ -216,23 +214,3 @@ func parseLabels(flags []string) (map[string]string, error) {
 
 // selector renders labels as a label selector.
 func selector(flags []string) string { return strings.Join(flags, ",") }
-
-// onSocket resolves ref to an id, runs call on it, and prints the socket the
-// call returns (a one-row table, or the socket as JSON/YAML).
-func (g *globals) onSocket(cmd *cobra.Command, ref string, call func(ctx context.Context, c *client.Client, id string) (*sockdv1.Socket, error)) error {
-	c, err := g.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := g.ctx(cmd)
-	defer cancel()
-	id, err := g.resolve(ctx, ref)
-	if err != nil {
-		return interrupted(cmd, err)
-	}
-	s, err := call(ctx, c, id)
-	if err != nil {
-		return interrupted(cmd, err)
-	}
-	return g.printer().summary(s)
-}

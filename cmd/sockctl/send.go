@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,12 +11,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
-// sendChunk is how much one Send call carries (well under the daemon's
-// per-call limit).
-const sendChunk = 1 << 20
+// sendPiece is how much of the input send hands the client at a time.
+const sendPiece = 4 << 20
 
 func newSendCommand(g *globals) *cobra.Command {
 	var (
@@ -29,53 +30,43 @@ func newSendCommand(g *globals) *cobra.Command {
   sockctl send conn --file big.bin          # a progress bar on a terminal
   printf 'GET / HTTP/1.0\r\n\r\n' | sockctl send conn`,
 		Args:              cobra.RangeArgs(1, 2),
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeArgs(g.sockets),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, size, closeSrc, err := g.payload(args[1:], file)
 			if err != nil {
 				return err
 			}
 			defer closeSrc()
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			id, err := g.resolve(ctx, args[0])
-			if err != nil {
-				return interrupted(cmd, err)
-			}
-			bar := g.progress(file != "", size)
-			total := 0
-			buf := make([]byte, sendChunk)
-			for {
-				n, rerr := io.ReadFull(src, buf)
-				if n > 0 {
-					sent, err := c.Send(ctx, id, buf[:n], !partial, g.callTimeout())
-					total += sent
-					bar.update(total)
-					if err != nil {
-						bar.done()
-						return interrupted(cmd, err)
+			return g.onID(cmd, args[0], func(ctx context.Context, c *client.Client, s *sockdv1.Socket) error {
+				bar := g.progress(file != "", size)
+				defer bar.done()
+				// The client cuts what it is given into calls of the
+				// server's size; reading a file in pieces of that order
+				// keeps memory flat and the progress bar moving.
+				buf := make([]byte, sendPiece)
+				total := 0
+				for {
+					n, rerr := io.ReadFull(src, buf)
+					if n > 0 {
+						sent, err := c.Send(ctx, s.GetId(), buf[:n], !partial, g.callTimeout())
+						total += sent
+						bar.update(total)
+						if err != nil {
+							return err
+						}
+						if partial {
+							break // one send(2), as socket.send()
+						}
 					}
-					if partial {
-						break // one send(2), as socket.send()
+					if rerr == io.EOF || errors.Is(rerr, io.ErrUnexpectedEOF) {
+						break
+					}
+					if rerr != nil {
+						return rerr
 					}
 				}
-				if rerr == io.EOF || errors.Is(rerr, io.ErrUnexpectedEOF) {
-					break
-				}
-				if rerr != nil {
-					bar.done()
-					return rerr
-				}
-			}
-			bar.done()
-			if g.output != "table" {
-				return g.printer().message(&sockdv1.SendResponse{BytesSent: int64(total)})
-			}
-			return nil
+				return g.result(&sockdv1.SendResponse{BytesSent: int64(total)})
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "send this file's contents")

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -16,7 +18,7 @@ func newSendToCommand(g *globals) *cobra.Command {
 		Example: `  sockctl sendto udp1 127.0.0.1:9999 "ping"
   echo ping | sockctl sendto udp1 127.0.0.1:9999`,
 		Args:              cobra.RangeArgs(2, 3),
-		ValidArgsFunction: g.completeSockets(0),
+		ValidArgsFunction: completeArgs(g.sockets),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, _, closeSrc, err := g.payload(args[2:], file)
 			if err != nil {
@@ -27,24 +29,13 @@ func newSendToCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			id, err := g.resolve(ctx, args[0])
-			if err != nil {
-				return interrupted(cmd, err)
-			}
-			n, err := c.SendTo(ctx, id, args[1], data, g.callTimeout())
-			if err != nil {
-				return interrupted(cmd, err)
-			}
-			if g.output != "table" {
-				return g.printer().message(&sockdv1.SendToResponse{BytesSent: int64(n)})
-			}
-			return nil
+			return g.onID(cmd, args[0], func(ctx context.Context, c *client.Client, s *sockdv1.Socket) error {
+				n, err := c.SendTo(ctx, s.GetId(), args[1], data, g.callTimeout())
+				if err != nil {
+					return err
+				}
+				return g.result(&sockdv1.SendToResponse{BytesSent: int64(n)})
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "send this file's contents as the datagram")

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -47,34 +49,30 @@ With -o json it prints one JSON object per line.`,
 					req.Kinds = append(req.Kinds, sockdv1.EventKind(v))
 				}
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
-			if socket != "" {
-				id, err := g.resolve(ctx, socket)
-				if err != nil {
-					return err
-				}
-				req.SocketId = id
-			}
-			for ev, err := range c.Watch(ctx, req) {
-				if err != nil {
-					return interrupted(cmd, err)
-				}
-				if g.output != "table" {
-					b, err := stableJSON(ev, "")
+			return g.do(cmd, func(ctx context.Context, c *client.Client) error {
+				if socket != "" {
+					s, err := g.resolve(ctx, c, socket)
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(g.out, "%s\n", b)
-					continue
+					req.SocketId = s.GetId()
 				}
-				fmt.Fprintln(g.out, eventLine(ev))
-			}
-			return nil
+				for ev, err := range c.Watch(ctx, req) {
+					if err != nil {
+						return err
+					}
+					if g.output != "table" {
+						b, err := stableJSON(ev, "")
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(g.out, "%s\n", b)
+						continue
+					}
+					fmt.Fprintln(g.out, eventLine(ev))
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().Int64Var(&since, "since", 0, "replay the kept events after this sequence number first")
