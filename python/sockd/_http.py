@@ -212,23 +212,20 @@ class Transport:
 
     def stream(self, method, path, body=None):
         """Opens a server stream (newline-delimited JSON, one {"result": ...}
-        per line) on a connection of its own. Returns a Stream."""
+        per line) on a connection of its own. Returns a Stream; the answer's
+        headers are read at the first message (the gateway sends them with
+        it), and an error answer is raised there."""
         payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         conn = self._new_connection(None)
         try:
             conn.request(method, self._prefix + path, payload, self._headers)
-            resp = conn.getresponse()
         except TRANSPORT_ERRORS as e:
             conn.close()
             raise errors.connection_error(self.url, e) from e
         except BaseException:
             conn.close()
             raise
-        if resp.status != 200:
-            data = resp.read()
-            conn.close()
-            self._decode(resp, data)
-        return Stream(conn, resp, self.url)
+        return Stream(self, conn)
 
     def raw(self, method, path, body=None):
         """A call whose answer is bytes (google.api.HttpBody streams): returns
@@ -245,24 +242,41 @@ class Stream:
     """A server stream from sockd: iterate for the messages (each the
     "result" of a line); close() ends it from any thread."""
 
-    def __init__(self, conn, resp, url):
+    def __init__(self, transport, conn):
+        self._transport = transport
         self._conn = conn
-        self._resp = resp
-        self._url = url
+        self._resp = None
         self._closed = False
+
+    def _response(self):
+        if self._resp is None:
+            try:
+                resp = self._conn.getresponse()
+            except TRANSPORT_ERRORS as e:
+                if self._closed:  # close() from another thread
+                    raise StopIteration
+                self.close()
+                raise errors.connection_error(self._transport.url, e) from e
+            if resp.status != 200:
+                data = resp.read()
+                self.close()
+                self._transport._decode(resp, data)
+            self._resp = resp
+        return self._resp
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        resp = self._response()
         while True:
             try:
-                line = self._resp.readline()
+                line = resp.readline()
             except TRANSPORT_ERRORS as e:
-                if self._closed:  # close() from another thread
+                if self._closed:
                     raise StopIteration
                 self.close()
-                raise errors.connection_error(self._url, e) from e
+                raise errors.connection_error(self._transport.url, e) from e
             if not line:
                 self.close()
                 raise StopIteration
@@ -276,11 +290,17 @@ class Stream:
             return msg.get("result", msg)
 
     def read(self, n=-1):
-        """Raw bytes of the answer (for HttpBody streams)."""
-        return self._resp.read(n) if n >= 0 else self._resp.read()
-
-    def read1(self, n=65536):
-        return self._resp.read1(n)
+        """Raw bytes of the answer (for HttpBody streams); b"" at the end."""
+        try:
+            resp = self._response()
+        except StopIteration:
+            return b""
+        try:
+            return resp.read(n) if n >= 0 else resp.read()
+        except TRANSPORT_ERRORS:
+            if self._closed:
+                return b""
+            raise
 
     def close(self):
         """Ends the stream; a reader blocked in another thread wakes up."""

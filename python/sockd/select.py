@@ -137,19 +137,41 @@ class poll:
         return list(out.items()) + list(lres or [])
 
 
-def _refuse_sockd(cls):
-    class Refusing(cls):
+def _refusing(real_cls):
+    """A wrapper of epoll/devpoll that refuses sockd sockets clearly (they
+    have no local descriptor to give the kernel)."""
+
+    class Refusing:
+        def __init__(self, *args, **kw):
+            self._obj = real_cls(*args, **kw)
+
         def register(self, fd, *args, **kw):
             if _sockd_of(fd) is not None:
                 raise _errors.not_remote(
                     _errno.EBADF, "%s takes local descriptors only: use select.select, select.poll or "
-                    "selectors for sockd sockets" % cls.__name__)
-            return super().register(fd, *args, **kw)
-    Refusing.__name__ = Refusing.__qualname__ = cls.__name__
+                    "selectors for sockd sockets" % real_cls.__name__)
+            return self._obj.register(fd, *args, **kw)
+
+        def modify(self, fd, *args, **kw):
+            if _sockd_of(fd) is not None:
+                raise _errors.not_remote(_errno.EBADF, "%s takes local descriptors only" % real_cls.__name__)
+            return self._obj.modify(fd, *args, **kw)
+
+        def __getattr__(self, name):
+            return getattr(self._obj, name)
+
+        def __enter__(self):
+            self._obj.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self._obj.__exit__(*exc)
+
+    Refusing.__name__ = Refusing.__qualname__ = real_cls.__name__
     return Refusing
 
 
 if hasattr(_real, "epoll"):
-    epoll = _refuse_sockd(_real.epoll)
+    epoll = _refusing(_real.epoll)
 if hasattr(_real, "devpoll"):
-    devpoll = _refuse_sockd(_real.devpoll)
+    devpoll = _refusing(_real.devpoll)

@@ -68,6 +68,8 @@ timeout = _std.timeout
 error = OSError
 gaierror = _std.gaierror
 _GLOBAL_DEFAULT_TIMEOUT = getattr(_std, "_GLOBAL_DEFAULT_TIMEOUT", object())
+_LOCALHOST = "127.0.0.1"
+_LOCALHOST_V6 = "::1"
 _SOCK_NONBLOCK = getattr(_std, "SOCK_NONBLOCK", 0)
 _SOCK_CLOEXEC = getattr(_std, "SOCK_CLOEXEC", 0)
 _MSG_PEEK = _std.MSG_PEEK
@@ -410,7 +412,7 @@ class socket:
         self._r = None
         self._fd = -1
         if fileno is not None:
-            self._adopt(fileno)
+            self._adopt(fileno, family, type, proto)
             self._timeout = _default_timeout
             return
         if family == -1 or family is None:
@@ -442,26 +444,33 @@ class socket:
         self._fd = next(_fd_counter)
         _handles[self._fd] = self
 
-    def _adopt(self, fileno):
-        """socket(fileno=fd) for a pseudo descriptor of this module."""
+    def _adopt(self, fileno, family, type, proto):
+        """socket(fileno=fd): only this module's pseudo descriptors name a
+        socket on sockd; the socket keeps that descriptor number."""
+        if isinstance(fileno, float):
+            raise TypeError("'float' object cannot be interpreted as an integer")
+        if not isinstance(fileno, int):
+            raise TypeError("'%s' object cannot be interpreted as an integer" % fileno.__class__.__name__)
+        if fileno < 0:
+            raise ValueError("negative file descriptor")
         remote = _detached.pop(fileno, None)
         if remote is None:
             other = _handles.get(fileno)
             if other is None or other._r is None:
+                if other is None and not is_pseudo_fd(fileno):
+                    _check_local_fd(fileno)
                 raise _errors.not_remote(
-                    _errno.EBADF,
-                    "fd %r is not a sockd socket: a local descriptor cannot become a remote socket" % (fileno,))
-            remote = other._r
-            remote.refs += 1
+                    _errno.EBADF, "fd %r is not a socket on sockd" % (fileno,))
+            remote = other._r  # shared as the same descriptor is: no new reference
         self._r = remote
-        self._family = _std.AddressFamily(remote.family)
-        self._type = _std.SocketKind(remote.type)
-        self._proto = 0
+        self._family = _intenum(remote.family if family in (-1, None) else family, _std.AddressFamily)
+        self._type = _intenum(remote.type if type in (-1, None) else type, _std.SocketKind)
+        self._proto = 0 if proto in (-1, None) else proto
         self._options = []
         self._closed = False
         self._io_refs = 0
         self._create_lock = _threading.Lock()
-        self._fd = next(_fd_counter)
+        self._fd = fileno
         _handles[self._fd] = self
 
     # -- attributes --------------------------------------------------------
@@ -526,13 +535,17 @@ class socket:
             self.close()
 
     def __del__(self):
-        if getattr(self, "_fd", -1) != -1 and getattr(self, "_r", None) is not None:
+        if getattr(self, "_fd", -1) != -1:
             try:
                 _warnings.warn("unclosed %r" % self, ResourceWarning, source=self)
             except Exception:
                 pass
-            r, self._r = self._r, None
+            r, self._r = getattr(self, "_r", None), None
+            if _handles.get(self._fd) is self:
+                _handles.pop(self._fd, None)
             self._fd = -1
+            if r is None:
+                return
             r.refs -= 1
             if r.refs <= 0 and not r.closed:
                 try:
@@ -616,7 +629,7 @@ class socket:
             self._check_open()
             raise _oserror(_errno.EOPNOTSUPP)
         if backlog is not None:
-            backlog = max(int(backlog), 0)
+            backlog = max(_c_int(backlog), 0)
         r = self._remote_or_create()
         r.update(r.client.listen(r.id, backlog))
 
@@ -848,6 +861,9 @@ class socket:
                 else:
                     r.send_synced = False
                 raise
+            except BaseException:
+                r.send_synced = False  # interrupted: sockd may have written some
+                raise
             if use_offsets and got.offset:
                 r.send_off = got.offset
             else:
@@ -888,14 +904,22 @@ class socket:
             if pos >= len(data):
                 return None
 
-    def sendto(self, data, flags_or_address, maybe_address=None):
+    def sendto(self, *args):
         """Sends a datagram to an address: sendto(data[, flags], address)."""
-        if maybe_address is None:
-            flags, address = 0, flags_or_address
+        if len(args) == 2:
+            data, address = args
+            flags = 0
+        elif len(args) == 3:
+            data, flags, address = args
+            if not isinstance(flags, int):
+                raise TypeError("'%s' object cannot be interpreted as an integer" % flags.__class__.__name__)
         else:
-            flags, address = flags_or_address, maybe_address
+            raise TypeError("sendto() takes 2 or 3 arguments (%d given)" % len(args))
         data = _bytes(data)
         _check_flags(flags, _MSG_DONTWAIT | _MSG_NOSIGNAL)
+        if not isinstance(address, tuple):
+            raise TypeError("sendto(): AF_INET%s address must be tuple, not %s" % (
+                "6" if self._family == AF_INET6 else "", address.__class__.__name__))
         addr = _to_sockd(self._family, address, "sendto")
         if self._type == SOCK_STREAM:
             r = self._remote()
@@ -909,36 +933,72 @@ class socket:
             r.state = "STATE_BOUND"
         return n
 
-    def sendfile(self, file, offset=0, count=None):
-        """Sends a file's bytes with send (as the standard module does where
-        os.sendfile cannot be used); returns the bytes sent."""
+    def _check_sendfile_params(self, file, offset, count):
         if "b" not in getattr(file, "mode", "b"):
             raise ValueError("file should be opened in binary mode")
-        if self._type != SOCK_STREAM:
+        if not self.type & SOCK_STREAM:
             raise ValueError("only SOCK_STREAM type sockets are supported")
         if count is not None:
             if not isinstance(count, int):
                 raise TypeError("count must be a positive integer (got {!r})".format(count))
             if count <= 0:
                 raise ValueError("count must be a positive integer (got {!r})".format(count))
-        if self._timeout == 0.0:
+
+    def _sendfile_use_sendfile(self, file, offset=0, count=None):
+        """os.sendfile() needs the socket's descriptor here, and this socket
+        is on sockd: always gives up (after the standard module's checks)."""
+        self._check_sendfile_params(file, offset, count)
+        try:
+            fileno = file.fileno()
+        except (AttributeError, _io.UnsupportedOperation) as err:
+            raise _GiveupOnSendfile(err)
+        try:
+            _os.fstat(fileno)
+        except OSError as err:
+            raise _GiveupOnSendfile(err)
+        raise _GiveupOnSendfile("os.sendfile() cannot write to a socket on sockd")
+
+    def _sendfile_use_send(self, file, offset=0, count=None):
+        self._check_sendfile_params(file, offset, count)
+        if self.gettimeout() == 0:
             raise ValueError("non-blocking sockets are not supported")
         if offset:
             file.seek(offset)
-        total = 0
-        block = 1 << 20
+        block = _SENDFILE_BLOCK
+        blocksize = min(count, block) if count else block
+        total_sent = 0
         try:
-            while count is None or total < count:
-                want = block if count is None else min(block, count - total)
-                chunk = file.read(want)
-                if not chunk:
+            while True:
+                if count:
+                    blocksize = min(count - total_sent, blocksize)
+                    if blocksize <= 0:
+                        break
+                data = memoryview(file.read(blocksize))
+                if not data:
                     break
-                self.sendall(chunk)
-                total += len(chunk)
-            return total
+                while True:
+                    try:
+                        sent = self.send(data)
+                    except BlockingIOError:
+                        continue
+                    total_sent += sent
+                    if sent < len(data):
+                        data = data[sent:]
+                    else:
+                        break
+            return total_sent
         finally:
-            if total > 0 and hasattr(file, "seek"):
-                file.seek(offset + total)
+            if total_sent > 0 and hasattr(file, "seek"):
+                file.seek(offset + total_sent)
+
+    def sendfile(self, file, offset=0, count=None):
+        """Sends a file until EOF (or count bytes) with send(), as the
+        standard module does where os.sendfile() cannot be used; returns the
+        bytes sent."""
+        try:
+            return self._sendfile_use_sendfile(file, offset, count)
+        except _GiveupOnSendfile:
+            return self._sendfile_use_send(file, offset, count)
 
     def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
         """sendmsg without ancillary data (the data of buffers, joined)."""
@@ -1048,6 +1108,7 @@ class socket:
 
     def shutdown(self, how):
         names = {_std.SHUT_RD: "read", _std.SHUT_WR: "write", _std.SHUT_RDWR: "both"}
+        how = _c_int(how)
         if how not in names:
             self._check_open()
             raise _oserror(_errno.EINVAL)
@@ -1064,11 +1125,13 @@ class socket:
 
     def _real_close(self):
         r, self._r = self._r, None
-        if self._fd != -1:
+        if self._fd != -1 and _handles.get(self._fd) is self:
             _handles.pop(self._fd, None)
         self._fd = -1
         if r is None:
             return
+        if r.closed:
+            raise _ebadf()  # closed under us: socket.close(fd), another object on the fd
         r.refs -= 1
         if r.refs <= 0:
             r.close()
@@ -1083,6 +1146,8 @@ class socket:
     def detach(self):
         """Closes the socket object without closing the socket; returns the
         pseudo descriptor, which socket(fileno=fd) turns back into one."""
+        if self._fd != -1 and self._r is None:
+            self._remote_or_create()  # the descriptor must name a socket
         self._closed = True
         fd, r = self._fd, self._r
         if fd != -1:
@@ -1199,12 +1264,52 @@ class socket:
 SocketType = socket
 
 
+class _GiveupOnSendfile(Exception):
+    pass
+
+
+# sendfile() reads and sends this much per call.
+_SENDFILE_BLOCK = 1 << 20
+
+
+def _c_int(v):
+    """v as a C int, as the standard module's argument parsing takes it."""
+    if isinstance(v, float):
+        raise TypeError("'float' object cannot be interpreted as an integer")
+    v = v.__index__()
+    if v > 0x7FFFFFFF:
+        raise OverflowError("signed integer is greater than maximum")
+    if v < -0x80000000:
+        raise OverflowError("signed integer is less than minimum")
+    return v
+
+
 def _bytes(data):
     if isinstance(data, bytes):
         return data
-    if isinstance(data, str):
-        raise TypeError("a bytes-like object is required, not 'str'")
-    return memoryview(data).tobytes()
+    try:
+        return memoryview(data).tobytes()
+    except TypeError:
+        raise TypeError("a bytes-like object is required, not '%s'" % data.__class__.__name__) from None
+
+
+def _intenum(value, enum_klass):
+    """value as an enum member when it is one, else the int (as the standard
+    module's family and type properties)."""
+    try:
+        return enum_klass(value)
+    except ValueError:
+        return value
+
+
+def _check_local_fd(fd):
+    """Raises what the standard module raises for a local descriptor that is
+    not a socket (ENOTSOCK) or not open (EBADF); a local socket passes."""
+    import stat
+    st = _os.fstat(fd)  # EBADF if it is not open
+    if not stat.S_ISSOCK(st.st_mode):
+        raise OSError(_errno.ENOTSOCK, _os.strerror(_errno.ENOTSOCK))
+    raise _errors.not_remote(_errno.EBADF, "fd %d is a local socket: a local descriptor cannot become a socket on sockd" % fd)
 
 
 def _check_flags(flags, allowed):
@@ -1214,19 +1319,35 @@ def _check_flags(flags, allowed):
 
 def _family_name(family):
     try:
-        return str(_std.AddressFamily(family))
+        return _std.AddressFamily(family).name
     except ValueError:
         return str(family)
 
 
 def _type_name(type):
     try:
-        return str(_std.SocketKind(type))
+        return _std.SocketKind(type).name
     except ValueError:
         return str(type)
 
 
 # -- functions -------------------------------------------------------------------
+
+
+def close(fd):
+    """Closes a descriptor: a pseudo descriptor's socket on sockd, or a
+    local descriptor (os.close)."""
+    if not isinstance(fd, int):
+        raise TypeError("'%s' object cannot be interpreted as an integer" % fd.__class__.__name__)
+    s = _handles.get(fd)
+    if s is not None and s._r is not None:
+        s._r.close()
+        return
+    r = _detached.pop(fd, None)
+    if r is not None:
+        r.close()
+        return
+    _std.close(fd)
 
 
 def fromfd(fd, family, type, proto=0):
@@ -1248,14 +1369,16 @@ def fromshare(info):
     raise _errors.not_remote(_errno.EOPNOTSUPP, "socket.share() is Windows-only and has no remote equivalent")
 
 
-def socketpair(family=None, type=SOCK_STREAM, proto=0):
-    """A pair of connected sockets on sockd: AF_INET or AF_INET6 only (the
-    standard module's default, AF_UNIX, cannot be remote), made as the
-    standard module makes them where AF_UNIX is missing."""
-    if family is None or family == getattr(_std, "AF_UNIX", object()):
+def socketpair(family=AF_INET, type=SOCK_STREAM, proto=0):
+    """A pair of connected TCP sockets on sockd, made as the standard module
+    makes them where AF_UNIX is missing (Windows): a listener on loopback,
+    a connect and an accept. AF_UNIX itself cannot be remote."""
+    if family == getattr(_std, "AF_UNIX", object()):
         raise _errors.not_remote(
             _errno.EAFNOSUPPORT,
-            "socketpair() makes AF_UNIX sockets, which cannot be remote; ask for socketpair(AF_INET)")
+            "socketpair(AF_UNIX) cannot be remote; socketpair() gives connected TCP sockets on sockd")
+    if family not in (AF_INET, AF_INET6):
+        raise ValueError("Only AF_INET and AF_INET6 socket address families are supported")
     if type != SOCK_STREAM:
         raise ValueError("Only SOCK_STREAM socket type is supported")
     host = "127.0.0.1" if family == AF_INET else "::1"
@@ -1433,7 +1556,9 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         if family == AF_INET:
             raise gaierror(_std.EAI_ADDRFAMILY if hasattr(_std, "EAI_ADDRFAMILY") else _std.EAI_FAMILY,
                            "Address family for hostname not supported")
-        addrs = [(AF_INET6, host)]
+        if "%" in host:
+            raise _errors.not_remote(_errno.EINVAL, "sockd does not take IPv6 scope ids (zones): %r" % host)
+        addrs = [(AF_INET6, _std.inet_ntop(AF_INET6, _std.inet_pton(AF_INET6, host)))]
     else:
         if flags & _std.AI_NUMERICHOST:
             raise gaierror(_std.EAI_NONAME, "Name or service not known")
