@@ -456,12 +456,12 @@ class socket:
         remote = _detached.pop(fileno, None)
         if remote is None:
             other = _handles.get(fileno)
-            if other is None or other._r is None:
-                if other is None and not is_pseudo_fd(fileno):
+            if other is None:
+                if not is_pseudo_fd(fileno):
                     _check_local_fd(fileno)
                 raise _errors.not_remote(
                     _errno.EBADF, "fd %r is not a socket on sockd" % (fileno,))
-            remote = other._r  # shared as the same descriptor is: no new reference
+            remote = other._remote_or_create()  # shared as the same descriptor is: no new reference
         self._r = remote
         self._family = _intenum(remote.family if family in (-1, None) else family, _std.AddressFamily)
         self._type = _intenum(remote.type if type in (-1, None) else type, _std.SocketKind)
@@ -512,7 +512,7 @@ class socket:
         closed = self._fd == -1
         s = "<%s.%s%s fd=%i, family=%s, type=%s, proto=%i" % (
             self.__class__.__module__, self.__class__.__qualname__, " [closed]" if closed else "",
-            self._fd, _family_name(self._family), _type_name(self._type), self._proto)
+            self._fd, self._family, self._type, self._proto)
         r = self._r
         if not closed and r is not None:
             s += ", id=%s" % r.id
@@ -556,15 +556,17 @@ class socket:
     # -- the remote socket -------------------------------------------------
 
     def _check_open(self):
-        if self._fd == -1:
+        if self._fd == -1 or (self._r is not None and self._r.closed):
             raise _ebadf()
 
     def _remote(self):
         """The remote socket, or None before it is made (raises EBADF once
-        closed)."""
-        if self._fd == -1:
+        closed, or once closed under this object: socket.close(fd), another
+        object on the same descriptor)."""
+        r = self._r
+        if self._fd == -1 or (r is not None and r.closed):
             raise _ebadf()
-        return self._r
+        return r
 
     def _remote_or_create(self, **steps):
         """The remote socket, made now (with `steps`: bind_address,
@@ -600,12 +602,15 @@ class socket:
         """None blocks, 0 is non-blocking, else each call waits at most that
         many seconds and raises socket.timeout. Each call carries its own
         timeout to sockd, so this makes no call."""
-        self._timeout = _check_timeout(value)
+        value = _check_timeout(value)
+        self._check_open()
+        self._timeout = value
 
     def gettimeout(self):
         return self._timeout
 
     def setblocking(self, flag):
+        self._check_open()
         self._timeout = None if flag else 0.0
 
     def getblocking(self):
@@ -734,7 +739,7 @@ class socket:
             return b""
         return self._recv(r, bufsize, flags)[0]
 
-    def _recv_unbound(self):
+    def _recv_unbound(self, with_flags=False):
         # A UDP socket that was never bound receives nothing: wait as the
         # kernel would, then say so.
         wait = self._timeout
@@ -746,7 +751,7 @@ class socket:
         raise _errors.not_remote(_errno.EINVAL, "this UDP socket is not bound: it would wait forever (bind it first)")
 
     def _recv(self, r, bufsize, flags, want_address=False):
-        """One receive: (data, address)."""
+        """One receive: (data, address, truncated)."""
         peek = bool(flags & _MSG_PEEK)
         wait_all = bool(flags & _MSG_WAITALL)
         _check_flags(flags, _MSG_PEEK | _MSG_WAITALL | _MSG_DONTWAIT)
@@ -761,7 +766,7 @@ class socket:
                         got = c.recv_from(r.id, n, timeout=wait, peek=peek)
                     else:
                         got = c.recv(r.id, n, timeout=wait, peek=peek)
-                    return got.data, got.address
+                    return got.data, got.address, got.truncated
                 except _errors.SockdError as e:
                     if not (wait is None and e.reason == "TIMEOUT"):
                         raise
@@ -789,7 +794,7 @@ class socket:
                         continue
                 if not peek:
                     r.recv_off += len(data)
-                return data, None
+                return data, None, False
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         """recv into a writable buffer; returns the number of bytes."""
@@ -813,12 +818,17 @@ class socket:
             if self._type == SOCK_STREAM:
                 raise _oserror(_errno.ENOTCONN)
             return self._recv_unbound()
+        data, addr, _ = self._recvfrom(r, bufsize, flags)
+        return data, addr
+
+    def _recvfrom(self, r, bufsize, flags):
+        """(data, address, truncated) of one receive."""
         if self._type == SOCK_STREAM:
-            return (self._recv(r, bufsize, flags)[0] if bufsize else b""), None
-        data, addr = self._recv(r, max(bufsize, 1), flags, want_address=True)
+            return (self._recv(r, bufsize, flags)[0] if bufsize else b""), None, False
+        data, addr, truncated = self._recv(r, max(bufsize, 1), flags, want_address=True)
         if bufsize == 0:
-            data = b""
-        return data, (_from_sockd(self._family, addr) if addr else None)
+            data, truncated = b"", bool(data) or truncated
+        return data, (_from_sockd(self._family, addr) if addr else None), truncated
 
     def recvfrom_into(self, buffer, nbytes=0, flags=0):
         """recvfrom into a writable buffer: (nbytes, address)."""
@@ -1001,33 +1011,65 @@ class socket:
             return self._sendfile_use_send(file, offset, count)
 
     def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
-        """sendmsg without ancillary data (the data of buffers, joined)."""
-        if ancdata:
-            raise _errors.not_remote(_errno.EOPNOTSUPP, "ancillary data (SCM_RIGHTS, ...) cannot cross to sockd")
+        """sendmsg: the buffers' data as one send (or sendto). Ancillary
+        data cannot reach sockd: a non-empty ancdata is refused."""
         data = b"".join(_bytes(b) for b in buffers)
+        items = []
+        for item in ancdata:
+            if not isinstance(item, tuple) or len(item) != 3:
+                raise TypeError("[sendmsg() ancillary data items]() argument must be sequence of length 3, not %s"
+                                % item.__class__.__name__)
+            level, kind, payload = item
+            _c_int(level)
+            _c_int(kind)
+            _bytes(payload)
+            items.append(item)
+        if not isinstance(flags, int):
+            raise TypeError("'%s' object cannot be interpreted as an integer" % flags.__class__.__name__)
+        if address is not None and not isinstance(address, tuple):
+            raise TypeError("sendmsg(): address must be a tuple, not %s" % address.__class__.__name__)
+        if items:
+            raise _errors.not_remote(_errno.EOPNOTSUPP, "ancillary data (SCM_RIGHTS, ...) cannot cross to sockd")
         if address is not None:
             return self.sendto(data, flags, address)
         return self.send(data, flags)
 
+    def _recvmsg(self, bufsize, ancbufsize, flags):
+        for v in (bufsize, ancbufsize, flags):
+            if not isinstance(v, int):
+                raise TypeError("'%s' object cannot be interpreted as an integer" % v.__class__.__name__)
+        if bufsize < 0:
+            raise ValueError("negative buffer size in recvmsg()")
+        if ancbufsize < 0:
+            raise ValueError("negative buffer size in recvmsg()")
+        r = self._remote()
+        if r is None:
+            if self._type == SOCK_STREAM:
+                raise _oserror(_errno.ENOTCONN)
+            return self._recv_unbound()
+        data, addr, truncated = self._recvfrom(r, bufsize, flags)
+        # No ancillary data can come: none of the options that ask the
+        # kernel for it can be set on sockd.
+        return data, [], _std.MSG_TRUNC if truncated else 0, addr
+
     def recvmsg(self, bufsize, ancbufsize=0, flags=0):
-        """recvmsg without ancillary data: (data, [], msg_flags, address)."""
-        if ancbufsize:
-            raise _errors.not_remote(_errno.EOPNOTSUPP, "ancillary data cannot cross from sockd")
-        data, addr = self.recvfrom(bufsize, flags)
-        return data, [], 0, addr
+        """recvmsg: (data, ancdata, msg_flags, address); ancdata is always
+        empty (MSG_TRUNC in msg_flags for a truncated datagram)."""
+        return self._recvmsg(bufsize, ancbufsize, flags)
 
     def recvmsg_into(self, buffers, ancbufsize=0, flags=0):
-        """recvmsg_into without ancillary data."""
-        if ancbufsize:
-            raise _errors.not_remote(_errno.EOPNOTSUPP, "ancillary data cannot cross from sockd")
+        """recvmsg_into: (nbytes, ancdata, msg_flags, address)."""
         views = [memoryview(b).cast("B") for b in buffers]
-        data, addr = self.recvfrom(sum(len(v) for v in views), flags)
+        for v in views:
+            if v.readonly:
+                raise TypeError("recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers")
+        data, anc, msg_flags, addr = self._recvmsg(sum(len(v) for v in views), ancbufsize, flags)
         pos = 0
         for v in views:
             k = min(len(v), len(data) - pos)
             v[:k] = data[pos:pos + k]
             pos += k
-        return len(data), [], 0, addr
+        return len(data), anc, msg_flags, addr
 
     # -- addresses -----------------------------------------------------------
 
@@ -1274,8 +1316,8 @@ _SENDFILE_BLOCK = 1 << 20
 
 def _c_int(v):
     """v as a C int, as the standard module's argument parsing takes it."""
-    if isinstance(v, float):
-        raise TypeError("'float' object cannot be interpreted as an integer")
+    if isinstance(v, float) or not hasattr(v, "__index__"):
+        raise TypeError("'%s' object cannot be interpreted as an integer" % v.__class__.__name__)
     v = v.__index__()
     if v > 0x7FFFFFFF:
         raise OverflowError("signed integer is greater than maximum")

@@ -111,6 +111,7 @@ class Sockd:
                 self.proc.kill()
                 self.proc.wait(10)
         self._reader.join(5)
+        self.proc.stderr.close()
 
     def env(self, **extra):
         """The environment for a subprocess that uses this sockd."""
@@ -140,7 +141,10 @@ def shared():
 def _stop_shared():
     # The process lease first, while sockd is still there to revoke it.
     import sockd.lease
+    import sockd.socket
     sockd.lease._revoke_all()
+    if sockd.socket._client is not None:
+        sockd.socket._client.close()
     _shared.stop()
 
 

@@ -544,6 +544,7 @@ class ModuleTests(unittest.TestCase):
 
     def test_unclosed_sockets_are_closed_when_collected(self):
         c = harness.client()
+        self.addCleanup(c.close)
         s = ssock.create_server(("127.0.0.1", 0))
         sid = s.sockd_id
         import gc
