@@ -14,6 +14,7 @@ import socket as _socket_module
 import threading
 import time
 import urllib.parse
+import weakref
 
 from . import errors
 
@@ -46,6 +47,18 @@ _BACKOFF = (0.0, 0.02, 0.1, 0.25, 0.5, 1.0)
 # long, was closed while idle: its request never ran, so it is safe to resend.
 _STALE_AFTER = 2.0
 _STALE_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+_transports = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for t in list(_transports):
+        t._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Connection(http.client.HTTPConnection):
@@ -98,8 +111,15 @@ class Transport:
             self._headers["Authorization"] = "Bearer " + token
         self._idle = []
         self._lock = threading.Lock()
+        _transports.add(self)
         self._max_idle = max_idle
         self._pid = os.getpid()
+
+    def _after_fork(self):
+        # The child must not use its parent's connections (nor a lock a
+        # thread of the parent held at the fork).
+        self._lock = threading.Lock()
+        self._idle, self._pid = [], os.getpid()
 
     # -- connections ---------------------------------------------------
 

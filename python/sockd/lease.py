@@ -14,10 +14,21 @@ import os
 import sys
 import threading
 import time
+import weakref
 
 from . import errors
 
 DEFAULT_TTL = 10.0
+_all = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for lease in list(_all):
+        lease._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def ttl_from_env():
@@ -45,7 +56,11 @@ class ProcessLease:
         self._pid = os.getpid()
         self._stream = None
         self._thread = None
+        _all.add(self)
         self.lost = None  # why the keep-alive stopped, if it did
+
+    def _after_fork(self):
+        self._lock = threading.Lock()
 
     def id(self):
         """The lease's id, creating the lease (and its keep-alive) if needed."""
@@ -54,16 +69,20 @@ class ProcessLease:
                 # A forked child: the parent's lease stays the parent's (its
                 # sockets live on under it); the child gets its own.
                 self._pid, self._id, self._stream, self._thread = os.getpid(), None, None, None
-            if self._id is None:
-                lease = self.client.create_lease(self.ttl)
-                self._id = lease["id"]
-                self.lost = None
-                started = threading.Event()
-                self._thread = threading.Thread(target=self._keep_alive, args=(self._id, started),
-                                                name="sockd-lease", daemon=True)
-                self._thread.start()
-                started.wait(self.ttl / 2)
-            return self._id
+            if self._id is not None:
+                return self._id
+            lease = self.client.create_lease(self.ttl)
+            self._id = lease["id"]
+            self.lost = None
+            started = threading.Event()
+            self._thread = threading.Thread(target=self._keep_alive, args=(self._id, started),
+                                            name="sockd-lease", daemon=True)
+            self._thread.start()
+            lease_id = self._id
+        # The lease is held once its keep-alive stream has answered; the
+        # TTL covers the moment before.
+        started.wait(self.ttl / 2)
+        return lease_id
 
     def _keep_alive(self, lease_id, started):
         """Holds the keep-alive stream open, reopening it when it breaks,

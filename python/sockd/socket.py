@@ -219,6 +219,32 @@ def _closer(q):
             pass
 
 
+# -- fork --------------------------------------------------------------------
+
+
+def _before_fork():
+    for h in list(_handles.values()):
+        if h._r is not None:
+            h._r.forked = True
+    for r in _detached.values():
+        r.forked = True
+
+
+def _after_fork_in_child():
+    global _setup_lock, _closer_queue
+    _setup_lock = _threading.Lock()
+    _closer_queue = None  # the closer thread stayed in the parent
+    for h in list(_handles.values()):
+        h._create_lock = _threading.Lock()
+        if h._r is not None:
+            h._r.recv_lock = _threading.Lock()
+            h._r.send_lock = _threading.Lock()
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
 # -- addresses ---------------------------------------------------------------
 
 
@@ -329,10 +355,16 @@ _LINGER = _struct.Struct("ii")
 _INT = _struct.Struct("i")
 
 
-def _option_name(level, optname):
+def _option_name(level, optname, family=None, type=None, setting=True):
+    """sockd's name of an option, refusing as Linux does the options of
+    another protocol (IPV6_* on IPv4, TCP_* on UDP): ENOPROTOOPT to set,
+    EOPNOTSUPP to get."""
     name = _OPTIONS.get((level, optname))
     if name is None:
         raise OSError(_errno.ENOPROTOOPT, _os.strerror(_errno.ENOPROTOOPT))
+    if (level == _IPPROTO_IPV6 and family == AF_INET) or (level == _IPPROTO_TCP and type == SOCK_DGRAM):
+        num = _errno.ENOPROTOOPT if setting else _errno.EOPNOTSUPP
+        raise OSError(num, _os.strerror(num))
     return name
 
 
@@ -359,6 +391,8 @@ class _Remote:
         self.send_lock = _threading.Lock()
         self.pending = []  # connections accepted by a select probe, for accept()
         self.connecting = False
+        self.pid = _os.getpid()  # the process that made it
+        self.forked = False  # a child process was forked while it was open
         self.update(info)
 
     def update(self, info):
@@ -1095,7 +1129,7 @@ class socket:
 
     def setsockopt(self, level, optname, value, optlen=None):
         self._check_open()
-        name = _option_name(level, optname)
+        name = _option_name(level, optname, self._family, self._type, True)
         if name in _READ_ONLY:
             raise _oserror(_errno.ENOPROTOOPT)
         if value is None:
@@ -1127,7 +1161,7 @@ class socket:
 
     def getsockopt(self, level, optname, buflen=None):
         self._check_open()
-        name = _option_name(level, optname)
+        name = _option_name(level, optname, self._family, self._type, False)
         if buflen is not None and not 0 < buflen <= 1024:
             raise OSError("getsockopt buflen out of range")
         if name == "SO_TYPE":
@@ -1176,6 +1210,12 @@ class socket:
             raise _ebadf()  # closed under us: socket.close(fd), another object on the fd
         r.refs -= 1
         if r.refs <= 0:
+            if r.forked and r.pid == _os.getpid():
+                # A child forked since shares it (socketserver.ForkingMixIn
+                # closes the request in the parent at once): as with a
+                # descriptor, the socket lives on until the child closes it
+                # (or the process lease ends).
+                return
             r.close()
 
     def close(self):
