@@ -122,6 +122,14 @@ class Sockd:
         return e
 
 
+# sockd's default bind policy (loopback only) plus the wildcard addresses,
+# for programs that bind ("", port) as many tutorials and tests do. Binding
+# the wildcard sends nothing; the connect policy stays loopback-only.
+WILDCARD_BIND = [
+    "--allow-bind", "127.0.0.0/8:0,1024-65535", "--allow-bind", "[::1/128]:0,1024-65535",
+    "--allow-bind", "0.0.0.0/32:0,1024-65535", "--allow-bind", "[::/128]:0,1024-65535",
+]
+
 _shared = None
 
 
