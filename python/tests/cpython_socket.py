@@ -66,6 +66,7 @@ CLASSES = [
     "SendmsgTCPTest",
     "RecvmsgTCPTest",
     "RecvmsgIntoTCPTest",
+    "CmsgMacroTests",
 ]
 
 # Tests of those classes that cannot apply to a socket on sockd, and why
