@@ -317,7 +317,7 @@ def _check_port(port, op):
         try:
             port = port.__index__()
         except AttributeError:
-            raise TypeError("'%s' object cannot be interpreted as an integer" % type(port).__name__)
+            raise _not_int(port)
     if not 0 <= port <= 65535:
         raise OverflowError("%s(): port must be 0-65535." % op)
     return port
@@ -482,9 +482,9 @@ class socket:
         """socket(fileno=fd): only this module's pseudo descriptors name a
         socket on sockd; the socket keeps that descriptor number."""
         if isinstance(fileno, float):
-            raise TypeError("'float' object cannot be interpreted as an integer")
+            raise _not_int(fileno)
         if not isinstance(fileno, int):
-            raise TypeError("'%s' object cannot be interpreted as an integer" % fileno.__class__.__name__)
+            raise _not_int(fileno)
         if fileno < 0:
             raise ValueError("negative file descriptor")
         remote = _detached.pop(fileno, None)
@@ -956,7 +956,7 @@ class socket:
         elif len(args) == 3:
             data, flags, address = args
             if not isinstance(flags, int):
-                raise TypeError("'%s' object cannot be interpreted as an integer" % flags.__class__.__name__)
+                raise _not_int(flags)
         else:
             raise TypeError("sendto() takes 2 or 3 arguments (%d given)" % len(args))
         data = _bytes(data)
@@ -1059,7 +1059,7 @@ class socket:
             _bytes(payload)
             items.append(item)
         if not isinstance(flags, int):
-            raise TypeError("'%s' object cannot be interpreted as an integer" % flags.__class__.__name__)
+            raise _not_int(flags)
         if address is not None and not isinstance(address, tuple):
             raise TypeError("sendmsg(): address must be a tuple, not %s" % address.__class__.__name__)
         if items:
@@ -1071,7 +1071,7 @@ class socket:
     def _recvmsg(self, bufsize, ancbufsize, flags):
         for v in (bufsize, ancbufsize, flags):
             if not isinstance(v, int):
-                raise TypeError("'%s' object cannot be interpreted as an integer" % v.__class__.__name__)
+                raise _not_int(v)
         if bufsize < 0:
             raise ValueError("negative buffer size in recvmsg()")
         if ancbufsize < 0:
@@ -1354,10 +1354,20 @@ class _GiveupOnSendfile(Exception):
 _SENDFILE_BLOCK = 1 << 20
 
 
+def _not_int(v):
+    """The TypeError the interpreter's own argument parsing gives for a
+    value that is not an integer (its wording changed in 3.10)."""
+    if _sys.version_info < (3, 10):
+        if isinstance(v, float):
+            return TypeError("integer argument expected, got float")
+        return TypeError("an integer is required (got type %s)" % v.__class__.__name__)
+    return TypeError("'%s' object cannot be interpreted as an integer" % v.__class__.__name__)
+
+
 def _c_int(v):
     """v as a C int, as the standard module's argument parsing takes it."""
     if isinstance(v, float) or not hasattr(v, "__index__"):
-        raise TypeError("'%s' object cannot be interpreted as an integer" % v.__class__.__name__)
+        raise _not_int(v)
     v = v.__index__()
     if v > 0x7FFFFFFF:
         raise OverflowError("signed integer is greater than maximum")
@@ -1420,7 +1430,7 @@ def close(fd):
     """Closes a descriptor: a pseudo descriptor's socket on sockd, or a
     local descriptor (os.close)."""
     if not isinstance(fd, int):
-        raise TypeError("'%s' object cannot be interpreted as an integer" % fd.__class__.__name__)
+        raise _not_int(fd)
     s = _handles.get(fd)
     if s is not None and s._r is not None:
         s._r.close()

@@ -32,8 +32,9 @@ class CPythonTestSocket(unittest.TestCase):
         problems = {}
         lines = []
         for cls, r in report.items():
-            lines.append("%-42s pass %3d  fail %2d  error %2d  skip %2d  out of scope %2d" % (
-                cls, r["pass"], r["fail"], r["error"], r["skip"], len(r["out_of_scope"])))
+            lines.append("%-42s pass %3d  fail %2d  error %2d  skip %2d  out of scope %2d%s" % (
+                cls, r["pass"], r["fail"], r["error"], r["skip"], len(r["out_of_scope"]),
+                "  over time %d" % len(r["timing"]) if r.get("timing") else ""))
             for test, detail in r["problems"].items():
                 if not detail.startswith("skipped"):
                     problems[test] = detail
