@@ -8,8 +8,7 @@ both connections instead of passing the answer on: the client sees its
 connection drop mid-call, as when a network or a deadline loses an answer.
 With mode "request" it drops the request before sockd sees it instead.
 
-Streams (chunked answers, such as the lease keep-alive) are piped through
-untouched.
+Streams (the lease keep-alive, events, capture) are piped through untouched.
 """
 
 import re
@@ -88,11 +87,12 @@ class CutProxy:
                 rhead = _read_head(uf)
                 if rhead is None:
                     return
-                if re.search(rb"(?im)^transfer-encoding:\s*chunked", rhead):
+                chunked = re.search(rb"(?im)^transfer-encoding:\s*chunked", rhead)
+                if chunked and _STREAMS.search(path):
                     client.sendall(rhead)
                     _pipe_rest(uf, up, client, rf)
                     return
-                rbody = uf.read(_content_length(rhead))
+                rbody = _read_chunked(uf) if chunked else uf.read(_content_length(rhead))
                 if lose:
                     with self._lock:
                         self.cuts += 1
@@ -121,6 +121,28 @@ def _read_head(f):
         lines.append(line)
         if line in (b"\r\n", b"\n"):
             return b"".join(lines)
+
+
+# Server streams (a lease's keep-alive, events, capture): piped, never cut.
+_STREAMS = re.compile(r":keepAlive$|^/v1/events|^/v1/capture")
+
+
+def _read_chunked(f):
+    """A chunked body as it came (sizes, data and trailer), to pass on."""
+    out = []
+    while True:
+        line = f.readline(65536)
+        if not line:
+            raise ValueError("chunked body cut short")
+        out.append(line)
+        size = int(line.split(b";")[0].strip(), 16)
+        if size == 0:
+            while True:
+                t = f.readline(65536)
+                out.append(t)
+                if t in (b"\r\n", b"\n", b""):
+                    return b"".join(out)
+        out.append(f.read(size + 2))
 
 
 def _content_length(head):
