@@ -47,6 +47,9 @@ _BACKOFF = (0.0, 0.02, 0.1, 0.25, 0.5, 1.0)
 # long, was closed while idle: its request never ran, so it is safe to resend.
 _STALE_AFTER = 2.0
 _STALE_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# Idle connections older than this are not reused: sockd closes keep-alive
+# connections idle for --http-idle-timeout (a minute by default).
+_MAX_IDLE = 30.0
 
 
 _transports = weakref.WeakSet()
@@ -135,7 +138,14 @@ class Transport:
             if self._pid != os.getpid():
                 # A forked child must not share its parent's connections.
                 self._idle, self._pid = [], os.getpid()
-            conn = self._idle.pop() if self._idle else None
+            conn = None
+            now = time.monotonic()
+            while self._idle:
+                c = self._idle.pop()
+                if now - c.idle_since < _MAX_IDLE:
+                    conn = c
+                    break
+                c.close()
         if conn is None:
             return self._new_connection(timeout), False
         conn.timeout = timeout

@@ -178,10 +178,7 @@ def errno_of_reason(reason, metadata=None, code=None):
     metadata = metadata or {}
     if reason in REASONS:
         if reason == _reasons.WRONG_STATE:
-            op = metadata.get("op", "")
-            if op in ("listen", "accept") and "UDP" in metadata.get("protocol", ""):
-                return _errno.EOPNOTSUPP
-            return _WRONG_STATE_ERRNO.get(op, _errno.EINVAL)
+            return _WRONG_STATE_ERRNO.get(metadata.get("op", ""), _errno.EINVAL)
         if reason == _reasons.LIMIT_EXCEEDED and "socket" in metadata.get("limit", "").lower():
             return _errno.EMFILE
         return REASON_ERRNO[reason]

@@ -2,7 +2,6 @@
 socket module as the peer."""
 
 import socket as real_socket
-import threading
 import time
 import unittest
 

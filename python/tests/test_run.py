@@ -9,12 +9,10 @@ import sys
 import tempfile
 import textwrap
 import threading
-import time
 import unittest
 
 import harness
 
-import sockd
 
 
 def setUpModule():

@@ -5,7 +5,7 @@ import errno
 import io
 import socket as real
 import struct
-import threading
+import textwrap
 import time
 import unittest
 
@@ -578,3 +578,33 @@ def _read_n(sock, n):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RESTCallLimitTest(unittest.TestCase):
+    """A blocking call outlives sockd's REST call limit (--rest-call-timeout):
+    the module asks again, as a blocking socket waits."""
+
+    def test_blocking_calls_outlive_the_rest_call_timeout(self):
+        d = harness.Sockd("--rest-call-timeout", "1s")
+        self.addCleanup(d.stop)
+        prog = textwrap.dedent("""
+            import socket, sys
+            srv = socket.create_server(("127.0.0.1", 0))
+            print(srv.getsockname()[1], flush=True)
+            conn, _ = srv.accept()          # waits longer than sockd's limit
+            print("accepted", flush=True)
+            print(conn.recv(100).decode(), flush=True)   # and again
+        """)
+        import subprocess
+        import sys
+        p = subprocess.Popen([sys.executable, "-u", "-c", "import sockd; sockd.install()\n" + prog],
+                             env=d.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait(), p.stdout.close(), p.stderr.close()))
+        port = int(p.stdout.readline())
+        time.sleep(2.5)
+        with real.create_connection(("127.0.0.1", port), timeout=10) as c:
+            self.assertEqual(p.stdout.readline().strip(), "accepted")
+            time.sleep(2.5)
+            c.sendall(b"late data")
+            self.assertEqual(p.stdout.readline().strip(), "late data")
+        self.assertEqual(p.wait(30), 0, p.stderr.read())
