@@ -46,6 +46,10 @@ class ClientTest(unittest.TestCase):
     def setUpClass(cls):
         cls.c = harness.client()
 
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
     def setUp(self):
         self.ids = []
 
@@ -205,6 +209,28 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(info.get("version"))
         self.assertGreater(int(info["limits"]["maxCallBytes"]), 0)
         self.assertIn("SO_REUSEADDR", info.get("socketOptions", []))
+
+    def test_capture_and_replay(self):
+        with real_socket.socket() as lst:
+            lst.bind(("127.0.0.1", 0))
+            lst.listen()
+            lst.settimeout(10)
+            addr = "127.0.0.1:%d" % lst.getsockname()[1]
+            s = self.keep(self.c.create_socket(connect_address=addr, capture={"enabled": True}))
+            peer, _ = lst.accept()
+            with peer:
+                self.c.send(s["id"], b"recorded bytes", all=True)
+                self.assertEqual(peer.recv(100), b"recorded bytes")
+            self.assertEqual(self.c.get_socket(s["id"])["capture"]["bytes"], "14")
+            pcapng = implemented(self.c.read_capture, [s["id"]])
+            self.assertEqual(pcapng[:4], b"\x0a\x0d\x0d\x0a")  # a pcapng section header
+            self.assertIn(b"recorded bytes", pcapng)
+            self.c.set_capture(s["id"], enabled=False)
+            result = implemented(self.c.replay, pcapng, addr, "client", None, True, None, 5)
+            self.assertEqual(result["bytesSent"], "14")
+            again, _ = lst.accept()
+            with again:
+                self.assertEqual(again.recv(100), b"recorded bytes")
 
     def test_concurrent_blocking_calls_use_their_own_connections(self):
         # A blocking accept holds its HTTP connection; other calls go on.

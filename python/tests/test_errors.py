@@ -73,6 +73,10 @@ class ServerErrorsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.c = harness.client()
 
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
     def test_connection_refused_carries_errno(self):
         port = harness.free_port()
         with self.assertRaises(ConnectionRefusedError) as cm:
@@ -126,6 +130,7 @@ class ServerErrorsTest(unittest.TestCase):
 
     def test_unreachable_sockd(self):
         c = sockd.Client("http://127.0.0.1:%d" % harness.free_port())
+        self.addCleanup(c.close)
         with self.assertRaises(sockd.SockdConnectionError) as cm:
             c.get_server_info()
         self.assertIsInstance(cm.exception, ConnectionError)
