@@ -3,7 +3,6 @@ https:// SOCKD_URL against a sockd with TLS (SOCKD_CA_FILE)."""
 
 import os
 import shutil
-import socket as real
 import subprocess
 import tempfile
 import unittest
