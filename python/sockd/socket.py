@@ -894,33 +894,29 @@ class socket:
         if not r.stream:
             return c.send(r.id, data, timeout=wait).bytes_sent
         with r.send_lock:
-            use_offsets = lim.offsets
-            if use_offsets and not r.send_synced:
-                self._sync_send(r)
+            # After a send whose outcome is unclear (sockd may still be
+            # writing it), the next send goes without an offset: it waits its
+            # turn behind the unclear one, and its answer says where the
+            # stream stands (an offset learnt any other way could skip new
+            # bytes as if they were old).
+            offset = r.send_off if lim.offsets and r.send_synced else None
             try:
-                got = c.send(r.id, data, all=all, timeout=wait, offset=r.send_off if use_offsets else None)
+                got = c.send(r.id, data, all=all, timeout=wait, offset=offset)
             except _errors.SockdError as e:
-                if e.code == 4:  # a timeout: metadata says what went out
-                    r.send_off += e.bytes_sent
+                if e.code == 4 and offset is not None:
+                    r.send_off += e.bytes_sent  # a timeout: metadata says what went out
                 else:
                     r.send_synced = False
                 raise
             except BaseException:
                 r.send_synced = False  # interrupted: sockd may have written some
                 raise
-            if use_offsets and got.offset:
+            if lim.offsets:
                 r.send_off = got.offset
+                r.send_synced = True
             else:
                 r.send_off += got.bytes_sent
             return got.bytes_sent
-
-    def _sync_send(self, r):
-        """After a send whose outcome is unclear, learn where the write
-        stream stands from sockd (its bytesSent counter)."""
-        info = r.client.get_socket(r.id)
-        r.update(info)
-        r.send_off = int(info.get("bytesSent", 0))
-        r.send_synced = True
 
     def sendall(self, data, flags=0):
         """Sends all of data, or raises (socket.timeout once the socket's
