@@ -159,9 +159,10 @@ class Transport:
                 c.close()
         if conn is None:
             return self._new_connection(timeout), False
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
+        if conn.timeout != timeout:  # settimeout is a system call or two: only when it changes
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
         return conn, True
 
     def _put(self, conn):
