@@ -7,7 +7,7 @@ PKGS   := ./...
 # dependencies stay out of the main module.
 E2E    := e2e
 
-.PHONY: all build test test-deps bench fuzz vet fmt gen check-gen lint cover install
+.PHONY: all build test test-python test-deps bench fuzz vet fmt gen check-gen lint cover install
 
 all: build
 
@@ -33,6 +33,12 @@ test: test-deps
 	cd $(E2E) && $(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	cd $(E2E) && $(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) test-python
+
+# The Python client's suite (python/), against a real sockd built once.
+test-python:
+	mkdir -p out/bin && $(GO) build -o out/bin/sockd ./cmd/sockd
+	SOCKD_BIN=$(CURDIR)/out/bin/sockd python3 -m unittest discover -s python/tests
 
 test-deps:
 	./scripts/test-deps.sh
