@@ -64,9 +64,20 @@ func TestUDPProxySessions(t *testing.T) {
 	if info.Connections != 2 || info.TotalConnections != 2 {
 		t.Fatalf("proxy %+v", info)
 	}
-	rs, _ := must2[[]relay.RelayInfo, bool](t)(e.rm.ListRelays(me, relay.RelayFilter{Proxy: px.ID}))
+	// A direction counts a batch once its send returns, which may be after
+	// the answer to it came back: wait for the counts to settle.
+	var rs []relay.RelayInfo
+	waitFor(t, 5*time.Second, "the sessions' datagram counts", func() bool {
+		rs, _ = must2[[]relay.RelayInfo, bool](t)(e.rm.ListRelays(me, relay.RelayFilter{Proxy: px.ID}))
+		for _, r := range rs {
+			if r.DatagramsUpstream != uint64(1+btoi(r.ClientAddr.String() == c1.LocalAddr().String())) {
+				return false
+			}
+		}
+		return true
+	})
 	for _, r := range rs {
-		if r.A != px.ListenerID || !r.ClientAddr.IsValid() || r.DatagramsUpstream != uint64(1+btoi(r.ClientAddr.String() == c1.LocalAddr().String())) {
+		if r.A != px.ListenerID || !r.ClientAddr.IsValid() {
 			t.Errorf("session %+v", r)
 		}
 		if pid, rid := e.rm.OwnerOf(r.B); pid != px.ID || rid != r.ID {
