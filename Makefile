@@ -74,7 +74,8 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := ./sockmgr:FuzzParseAddress ./policy:FuzzParseRule \
 	./policy:FuzzPolicyParseTimeEqualsConnectTime ./service:FuzzParseLabelSelector \
 	./cmd/sockctl:FuzzFlagValues ./service:FuzzWireRequests ./cmd/sockd:FuzzGatewayHTTP \
-	./capture:FuzzReadConversations ./capture/textdump:FuzzDump ./relay:FuzzUpdateFault
+	./capture:FuzzReadConversations ./capture/textdump:FuzzDump ./relay:FuzzUpdateFault \
+	./codec:FuzzDecode ./cmd/sockd/toxiproxy:FuzzParseToxic ./cmd/sockd/toxiproxy:FuzzParseToxicUpdate
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
