@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	"github.com/sockd/sockd/codec"
@@ -74,6 +73,10 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 				return toStatus(ctx, err)
 			}
 			as.recvFrom, as.retain = open.GetRecvOffset(), true
+			// The client has everything before where it resumes.
+			if err := sock.AckReceived(open.GetRecvOffset()); err != nil {
+				return toStatus(ctx, err)
+			}
 		}
 		written := int64(info.Counters.BytesSent)
 		if open.SendOffset != nil {
@@ -81,7 +84,7 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 				return toStatus(ctx, &sockmgr.OpError{Op: "attach", SocketID: info.ID,
 					Err: fmt.Errorf("%w: the client sends from offset %d, but %d bytes were written", sockmgr.ErrInvalidOffset, open.GetSendOffset(), written)})
 			}
-			as.skip = written - open.GetSendOffset()
+			as.sendFrom = new(open.GetSendOffset())
 		}
 		as.delivered.Store(as.recvFrom)
 		hello.RecvOffset, hello.SendOffset = as.recvFrom, written
@@ -146,6 +149,7 @@ func (s *Server) attachIn(ctx context.Context, as *attachStream, sock *sockmgr.S
 	switch info := sock.Info(); {
 	case info.Protocol == sockmgr.TCP:
 		co = newCoalescer(ctx, sock, coalesceLimit, false)
+		co.offset = as.sendFrom // sockmgr skips, at each write, what was written already
 		// The client may forget what is written: tell it, without holding
 		// up the writer.
 		co.onWritten = as.wroteTo
@@ -184,12 +188,6 @@ func (s *Server) attachIn(ctx context.Context, as *attachStream, sock *sockmgr.S
 			if n := in.Data.Len(); n > s.cfg.MaxBytesPerCall {
 				in.Data.Free()
 				return limitExceeded("max bytes per call", s.cfg.MaxBytesPerCall, n)
-			}
-			if as.skip > 0 { // resumed: the start of what comes was written before
-				in.Data = as.skipWritten(in.Data)
-				if in.Data.Len() == 0 {
-					continue
-				}
 			}
 			if co != nil {
 				if err := co.add(in.Data); err != nil {
@@ -337,9 +335,9 @@ type attachStream struct {
 	delivered atomic.Int64
 	acked     chan struct{} // the client acknowledged bytes: retention has room
 
-	// Sending (TCP): bytes at the start of the client's stream that were
-	// written before it resumed; and the written offset for the acker.
-	skip      int64
+	// Sending (TCP): the client's stream offset of its first byte (nil:
+	// it uses no offsets), and the written offset for the acker.
+	sendFrom  *int64
 	written   atomic.Int64
 	wroteWake chan struct{}
 }
@@ -348,35 +346,6 @@ func (as *attachStream) send(m *sockdv1.AttachResponse) error {
 	as.sendMu.Lock()
 	defer as.sendMu.Unlock()
 	return as.stream.Send(m)
-}
-
-// skipWritten drops what a resumed client sends again (bytes before the
-// socket's write offset when it attached).
-func (as *attachStream) skipWritten(data mem.BufferSlice) mem.BufferSlice {
-	n := data.Len()
-	if int64(n) <= as.skip {
-		as.skip -= int64(n)
-		data.Free()
-		return nil
-	}
-	rest := make(mem.BufferSlice, 0, len(data))
-	skip := int(as.skip)
-	for _, b := range data {
-		if skip >= b.Len() {
-			skip -= b.Len()
-			b.Free()
-			continue
-		}
-		if skip > 0 {
-			rest = append(rest, b.Slice(skip, b.Len()))
-			b.Free()
-			skip = 0
-			continue
-		}
-		rest = append(rest, b)
-	}
-	as.skip = 0
-	return rest
 }
 
 // wroteTo records the socket's write offset after a write (the coalescer's

@@ -38,6 +38,11 @@ type coalescer struct {
 	// onWritten, if set, is told the socket's write offset after each
 	// write (set before the first add).
 	onWritten func(offset int64)
+	// offset, if set, is the client's stream offset of the next byte to
+	// write (set before the first add): each write says where its bytes
+	// start, and sockmgr skips what was written already (by a stream the
+	// client had before this one, still writing).
+	offset *int64
 }
 
 func newCoalescer(ctx context.Context, sock *sockmgr.Socket, limit int, datagrams bool) *coalescer {
@@ -160,7 +165,18 @@ func (c *coalescer) write(ctx context.Context) {
 			for _, b := range out {
 				vec = append(vec, b.ReadOnlyData())
 			}
-			_, err = c.sock.SendBuffers(ctx, vec, sockmgr.SendOptions{All: true, Timeout: &blocking})
+			opts := sockmgr.SendOptions{All: true, Timeout: &blocking}
+			var total int64
+			if c.offset != nil {
+				opts.Offset = c.offset
+				for _, b := range vec {
+					total += int64(len(b))
+				}
+			}
+			_, err = c.sock.SendBuffers(ctx, vec, opts)
+			if err == nil && c.offset != nil {
+				*c.offset += total
+			}
 			out.Free()
 			if err == nil && c.onWritten != nil {
 				c.onWritten(int64(c.sock.Info().Counters.BytesSent))

@@ -276,6 +276,17 @@ func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOption
 	if err != nil {
 		return 0, s.fail("send", "", err)
 	}
+	// With an offset, what an earlier attempt (another stream, say) already
+	// wrote is skipped here, under the write turn, where the count is exact.
+	skipped := 0
+	if opts.Offset != nil {
+		written := int64(s.bytesSent.Load())
+		if *opts.Offset > written {
+			t.release()
+			return 0, opErr("send", s.id, "", detail(ErrInvalidOffset, "send at offset %d, but %d bytes were written", *opts.Offset, written))
+		}
+		bufs, skipped = skipBuffers(bufs, written-*opts.Offset)
+	}
 	st := s.sendState()
 	st.reset()
 	st.vec, st.all = bufs, true
@@ -305,7 +316,25 @@ func (s *Socket) SendBuffers(ctx context.Context, bufs [][]byte, opts SendOption
 	if err == nil {
 		err = sendErr
 	}
-	return sent, s.fail("send", "", err)
+	return skipped + sent, s.fail("send", "", err)
+}
+
+// skipBuffers drops the first n bytes of bufs (the array is not modified:
+// the result is a new slice of the remaining views) and says how many it
+// dropped.
+func skipBuffers(bufs [][]byte, n int64) ([][]byte, int) {
+	skipped := 0
+	for len(bufs) > 0 && n > 0 {
+		if int64(len(bufs[0])) <= n {
+			n -= int64(len(bufs[0]))
+			skipped += len(bufs[0])
+			bufs = bufs[1:]
+			continue
+		}
+		rest := append([][]byte{bufs[0][n:]}, bufs[1:]...)
+		return rest, skipped + int(n)
+	}
+	return bufs, skipped
 }
 
 // SendDatagrams sends each buffer as one datagram on a connected UDP socket,

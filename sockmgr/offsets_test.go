@@ -185,3 +185,26 @@ func TestOffsetsSurviveRandomCancels(t *testing.T) {
 		t.Fatalf("received %d of %d bytes, checksums match: %v", len(got), total, sha256.Sum256(got) == sha256.Sum256(src))
 	}
 }
+
+// A vectored send at an offset skips what was written, across buffers: two
+// streams of the same client bytes (an old one still writing, a resumed
+// one) write each byte once.
+func TestSendBuffersAtOffsetSkipsWhatWasWritten(t *testing.T) {
+	m := newManager(t, sockmgr.Config{})
+	a, b := connectedPair(t, m)
+	ctx := ctxT(t)
+	if n := must[int](t)(a.SendBuffers(ctx, [][]byte{[]byte("abc"), []byte("def")}, sockmgr.SendOptions{Offset: off(0)})); n != 6 {
+		t.Fatalf("sent %d", n)
+	}
+	// The resumed stream sends from offset 2: "cd" were written, "efgh" not all.
+	if n := must[int](t)(a.SendBuffers(ctx, [][]byte{[]byte("c"), []byte("de"), []byte("fgh")}, sockmgr.SendOptions{Offset: off(2)})); n != 6 {
+		t.Fatalf("resumed send reports %d, want 6", n)
+	}
+	if _, err := a.SendBuffers(ctx, [][]byte{[]byte("x")}, sockmgr.SendOptions{Offset: off(99)}); !errors.Is(err, sockmgr.ErrInvalidOffset) {
+		t.Fatalf("beyond the stream: %v", err)
+	}
+	check(t, a.Shutdown(sockmgr.ShutWrite))
+	if got := recvText(t, b, 100); got != "abcdefgh" {
+		t.Fatalf("peer got %q, want abcdefgh", got)
+	}
+}
