@@ -27,9 +27,9 @@ func (f *socketFlags) register(g *globals, cmd *cobra.Command) {
 	cmd.Flags().BoolVarP(&f.ipv6, "ipv6", "6", false, "an IPv6 socket (AF_INET6)")
 	cmd.Flags().StringVar(&f.name, "name", "", "a name for the socket, usable instead of its id")
 	cmd.Flags().StringArrayVarP(&f.labels, "label", "l", nil, "a label k=v (repeatable)")
-	cmd.Flags().StringVar(&f.timeout, "sock-timeout", "", "the socket's default timeout: a duration, 0 (non-blocking) or none")
+	cmd.Flags().Var(durationFlag{&f.timeout}, "sock-timeout", "the socket's default timeout: a duration, 0 (non-blocking) or none")
 	cmd.Flags().StringArrayVar(&f.opts, "opt", nil, "a socket option NAME=VALUE set first, e.g. --opt reuseaddr=1 (repeatable)")
-	cmd.Flags().StringVar(&f.idle, "idle-timeout", "", "close the socket when idle this long (0: never; default: the daemon's)")
+	cmd.Flags().Var(durationFlag{&f.idle}, "idle-timeout", "close the socket when idle this long (0: never; default: the daemon's)")
 }
 
 // options turns the flags into CreateOptions for a protocol.

@@ -48,7 +48,11 @@ func newLsCommand(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return g.printer().sockets(socks, noTrunc)
+				me := ""
+				if info, err := c.ServerInfo(ctx); err == nil {
+					me = info.GetPrincipal()
+				}
+				return g.printer().sockets(socks, noTrunc, me)
 			})
 		},
 	}

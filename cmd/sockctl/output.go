@@ -111,23 +111,48 @@ func (p *printer) raw(jsonBytes []byte) error {
 	return err
 }
 
-// sockets prints sockets: a table, or JSON/YAML.
-func (p *printer) sockets(socks []*sockdv1.Socket, fullIDs bool) error {
+// sockets prints sockets: a table, or JSON/YAML. The table has an OWNER
+// column when a socket belongs to someone other than me (only an admin
+// sees such sockets).
+func (p *printer) sockets(socks []*sockdv1.Socket, fullIDs bool, me string) error {
 	if p.format != "table" {
 		return p.messages(asMessages(socks))
 	}
+	owners := slices.ContainsFunc(socks, func(s *sockdv1.Socket) bool { return me != "" && s.GetOwner() != me })
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPROTO\tSTATE\tLOCAL\tREMOTE\tIN\tOUT\tAGE")
+	head := "ID\tNAME\tPROTO\tSTATE\tLOCAL\tREMOTE\tIN\tOUT\tAGE"
+	if owners {
+		head += "\tOWNER"
+	}
+	fmt.Fprintln(tw, head)
 	for _, s := range socks {
 		id := s.GetId()
 		if !fullIDs && len(id) > 12 {
 			id = id[:12]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, dash(s.GetName()), proto4(s), state(s.GetState()),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", id, dash(s.GetName()), proto4(s), state(s.GetState()),
 			dash(s.GetLocalAddress()), dash(s.GetRemoteAddress()),
 			humanBytes(s.GetBytesReceived()), humanBytes(s.GetBytesSent()), age(p.now().Sub(s.GetCreateTime().AsTime())))
+		if owners {
+			fmt.Fprintf(tw, "\t%s", s.GetOwner())
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// messageAll prints a message with every field, unset ones too (so that
+// `recv -o json` always has "eof").
+func (p *printer) messageAll(m proto.Message) error {
+	b, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return err
+	}
+	return p.raw(out.Bytes())
 }
 
 // summary prints a socket that a command changed: one table row, or the
@@ -136,7 +161,7 @@ func (p *printer) summary(s *sockdv1.Socket) error {
 	if p.format != "table" {
 		return p.message(s)
 	}
-	return p.sockets([]*sockdv1.Socket{s}, false)
+	return p.sockets([]*sockdv1.Socket{s}, false, "")
 }
 
 // socket prints one socket in detail.

@@ -34,7 +34,7 @@ is written and standard error says EOF (with -o json: "eof": true).`,
 					return err
 				}
 				if g.output != "table" {
-					return g.printer().message(&sockdv1.RecvResponse{Data: data, Eof: eof})
+					return g.printer().messageAll(&sockdv1.RecvResponse{Data: data, Eof: eof})
 				}
 				if eof {
 					fmt.Fprintln(g.err, "sockctl: EOF (the peer has closed)")

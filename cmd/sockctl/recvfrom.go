@@ -41,7 +41,7 @@ func newRecvFromCommand(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().Int32VarP(&max, "max-bytes", "n", 65535, "the most bytes to receive (a longer datagram is truncated)")
+	cmd.Flags().Int32VarP(&max, "max-bytes", "n", 65536, "the most bytes to receive (a longer datagram is truncated)")
 	cmd.Flags().BoolVar(&peek, "peek", false, "leave the datagram in the socket (MSG_PEEK)")
 	return cmd
 }

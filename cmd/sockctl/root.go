@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, st streams) int {
 		return ee.code // lease run: the command's own exit code
 	}
 	code, msg := describe(err)
-	fmt.Fprintf(st.err, "sockctl: %s\n", msg)
+	fmt.Fprintf(st.err, "sockctl: %s\n", g.connectionHint(msg))
 	if code == exitUsage {
 		fmt.Fprintln(st.err, "Run 'sockctl --help' for usage.")
 	}
