@@ -72,11 +72,9 @@ func (s *Server) Attach(stream sockdv1.SocketService_AttachServer) error {
 			if err := sock.CheckRecvOffset(open.GetRecvOffset()); err != nil {
 				return toStatus(ctx, err)
 			}
+			// Not an acknowledgement: a client may resume at bytes it holds
+			// but its readers have not taken, and ask for them again later.
 			as.recvFrom, as.retain = open.GetRecvOffset(), true
-			// The client has everything before where it resumes.
-			if err := sock.AckReceived(open.GetRecvOffset()); err != nil {
-				return toStatus(ctx, err)
-			}
 		}
 		written := int64(info.Counters.BytesSent)
 		if open.SendOffset != nil {
