@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+)
+
+// proxyUDPCases: 1 KiB datagrams from a plain Go sender, counted at a Go
+// receiver, through a sockd UDP proxy with no fault against the same sender
+// straight to the receiver (before and after, averaged). The note says what
+// share of what was sent arrived.
+func proxyUDPCases(ctx context.Context, e *env) ([]result, error) {
+	const size = 1 << 10
+	rx, err := newUDPSink()
+	if err != nil {
+		return nil, err
+	}
+	defer rx.c.Close()
+	rxAddr := rx.c.LocalAddr().(*net.UDPAddr)
+
+	plain1, plainSent1, plainGot1, err := e.udpBlast(ctx, rx, rxAddr, size)
+	if err != nil {
+		return nil, err
+	}
+	p, err := createProxy(ctx, e.c, &sockdv1.CreateProxyRequest{Protocol: sockdv1.Protocol_PROTOCOL_UDP,
+		ListenAddress: "127.0.0.1:0", UpstreamAddress: rxAddr.String()})
+	if err != nil {
+		return nil, fmt.Errorf("udp proxy: %w", err)
+	}
+	proxyAddr, err := net.ResolveUDPAddr("udp4", p.GetListenAddress())
+	if err != nil {
+		deleteProxy(context.Background(), e.c, p.GetId())
+		return nil, err
+	}
+	meter := startCPU(e.cmd.Process.Pid, 0)
+	viaProxy, proxySent, proxyGot, err := e.udpBlast(ctx, rx, proxyAddr, size)
+	cpu := meter.cores()
+	deleteProxy(context.Background(), e.c, p.GetId())
+	if err != nil {
+		return nil, err
+	}
+	plain2, plainSent2, plainGot2, err := e.udpBlast(ctx, rx, rxAddr, size)
+	if err != nil {
+		return nil, err
+	}
+	plain := (plain1 + plain2) / 2
+	note := fmt.Sprintf("arrived: through sockd %.1f %% of what was sent, plain %.1f %%; CPU in cores: sockd %.2f, sender + receiver %.2f",
+		100*share(proxyGot, proxySent), 100*share(plainGot1+plainGot2, plainSent1+plainSent2), cpu[0], cpu[1])
+	return []result{{Case: "proxyudp-1KiB", Unit: "dgrams/s", Sockd: viaProxy, Baseline: plain,
+		Against: "plain Go sender → receiver (mean of before and after)", Ratio: viaProxy / plain, Target: ">= 0.6", Note: note}}, nil
+}
+
+// udpBlast sends size-byte datagrams to addr as fast as it can and returns
+// the rate at which they reach rx, and how many were sent and received over
+// the whole run.
+func (e *env) udpBlast(ctx context.Context, rx *udpSink, addr *net.UDPAddr, size int) (rate float64, sent, got int64, err error) {
+	tx, err := net.DialUDP("udp4", nil, addr)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer tx.Close()
+	var n atomic.Int64
+	got0 := rx.count.Load()
+	buf := make([]byte, size)
+	rate = e.rate(ctx, func(ctx context.Context) {
+		for ctx.Err() == nil {
+			if _, err := tx.Write(buf); err == nil {
+				n.Add(1)
+			}
+		}
+	}, rx.count.Load)
+	return rate, n.Load(), rx.count.Load() - got0, nil
+}
+
+func share(part, whole int64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return float64(part) / float64(whole)
+}
