@@ -319,6 +319,12 @@ func targetMet(target string, v float64) bool {
 func fmtValue(v float64, unit string) string {
 	switch unit {
 	case "B/s":
+		switch {
+		case v < 1e6:
+			return fmt.Sprintf("%.1f KB/s", v/1e3)
+		case v < 100e6:
+			return fmt.Sprintf("%.2f MB/s", v/1e6)
+		}
 		return fmt.Sprintf("%.0f MB/s", v/1e6)
 	case "ops/s":
 		return fmt.Sprintf("%.0f ops/s", v)
