@@ -46,12 +46,41 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTick, nil
 }
 
-// cpuMeter says how much CPU some processes used between its start and
-// each reading.
+// machineBusy is the CPU time the whole machine has spent busy (every
+// state of /proc/stat's first line but idle and iowait), over all cores.
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: %q", line)
+	}
+	var ticks int64
+	// user nice system idle iowait irq softirq steal: all but idle and
+	// iowait (guest time is counted in user already).
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTick, nil
+}
+
+// cpuMeter says how much CPU some processes, and the whole machine, used
+// between its start and each reading.
 type cpuMeter struct {
-	pids  []int
-	start []time.Duration
-	t0    time.Time
+	pids    []int
+	start   []time.Duration
+	machine time.Duration
+	t0      time.Time
 }
 
 func startCPU(pids ...int) *cpuMeter {
@@ -60,7 +89,19 @@ func startCPU(pids ...int) *cpuMeter {
 		t, _ := cpuTime(p)
 		m.start = append(m.start, t)
 	}
+	m.machine, _ = machineBusy()
 	return m
+}
+
+// machineCores is how many cores the whole machine kept busy since the
+// start (2 = both cores of this machine all the time), whoever used them.
+func (m *cpuMeter) machineCores() float64 {
+	t, err := machineBusy()
+	wall := time.Since(m.t0).Seconds()
+	if err != nil || wall <= 0 {
+		return 0
+	}
+	return (t - m.machine).Seconds() / wall
 }
 
 // cores is each process's CPU use since the start, in cores (1 = one core

@@ -26,20 +26,22 @@ import (
 )
 
 type options struct {
-	sockd    string
-	sockctl  string
-	duration time.Duration
-	warmup   time.Duration
-	runs     int
-	json     bool
-	out      string // also write the JSON results here
-	md       string // also write the results as a Markdown table here
-	cases    string
-	plot     string
-	idle     int
-	sink     bool   // internal: serve the bare gRPC sink
-	profile  string // write a CPU profile of sockd during the run here
-	profSecs int
+	sockd             string
+	sockctl           string
+	duration          time.Duration
+	warmup            time.Duration
+	runs              int
+	json              bool
+	out               string // also write the JSON results here
+	md                string // also write the results as a Markdown table here
+	cases             string
+	plot              string
+	idle              int
+	sink              bool   // internal: serve the bare gRPC sink
+	goRelay           string // internal: serve the Go relay baseline to this upstream
+	goRelayConcurrent bool   // internal: ... reading and writing at once
+	profile           string // write a CPU profile of sockd during the run here
+	profSecs          int
 	// captureRev is the git revision the capture cases build their two
 	// sockds from (capture_cases.go).
 	captureRev string
@@ -59,12 +61,18 @@ func main() {
 	flag.StringVar(&o.plot, "plot", "", "write a PNG of throughput against chunk size to this file (runs the sweep)")
 	flag.IntVar(&o.idle, "idle-sockets", 10000, "sockets the idle case holds")
 	flag.BoolVar(&o.sink, "serve-sink", false, "internal: serve a bare gRPC sink and print its address")
+	flag.StringVar(&o.goRelay, "serve-relay", "", "internal: serve a Go io.Copy relay to this upstream and print its address")
+	flag.BoolVar(&o.goRelayConcurrent, "serve-relay-concurrent", false, "internal: -serve-relay splices in and out at once")
 	flag.StringVar(&o.profile, "profile", "", "write sockd's CPU profile to this file (the first -profile-seconds of the run)")
 	flag.IntVar(&o.profSecs, "profile-seconds", 8, "how long -profile records")
 	flag.StringVar(&o.captureRev, "capture-rev", "HEAD", "the git revision the capture cases build sockd from, with and without the capture hook")
 	flag.Parse()
 	if o.sink {
 		serveSink()
+		return
+	}
+	if o.goRelay != "" {
+		serveGoRelay(o.goRelay, o.goRelayConcurrent)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

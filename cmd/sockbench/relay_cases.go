@@ -15,12 +15,15 @@ import (
 const relayWrite = 64 << 10
 
 // relayCases: a Go writer's 64 KiB writes into a TCP sink, bytes per second
-// reaching the sink, six ways in one run — direct loopback TCP (before and
-// after the others, averaged), a sockd relay with no fault (CreateRelay
-// between a socket sockd accepted from the writer and one it connected to
-// the sink), a sockd TCP proxy with no fault, toxiproxy v2.5.0 with no
-// toxic, and socat's relay (its default 8 KiB buffer). Each note gives the
-// CPU each process used, in cores, while it moved the bytes.
+// reaching the sink, in one run: direct loopback TCP (before and after the
+// others, averaged), a sockd relay with no fault (CreateRelay between a
+// socket sockd accepted from the writer and one it connected to the sink),
+// a sockd TCP proxy with no fault, Go's own splice relay (io.Copy between
+// two *net.TCPConn, in a process of its own), a Go relay that splices in
+// and out at once (concurrentSplice: what overlapping the two would give),
+// toxiproxy v2.5.0 with no toxic, and socat's relay (its default 8 KiB buffer). Each path's note
+// gives the CPU it took, in cores: the relaying process's, this process's
+// (the writer and the sink), and the whole machine's (2 cores here).
 func relayCases(ctx context.Context, e *env) ([]result, error) {
 	toxi, err := e.toxiproxy(ctx)
 	if err != nil {
@@ -31,68 +34,99 @@ func relayCases(ctx context.Context, e *env) ([]result, error) {
 		return nil, err
 	}
 	defer sink.close()
-	sockdPid, toxiPid := e.cmd.Process.Pid, toxi.cmd.Process.Pid
-
-	direct1, err := e.tcpWrites(ctx, sink, sink.addr(), relayWrite)
+	gr, err := startGoRelay(sink.addr(), false)
 	if err != nil {
 		return nil, err
 	}
+	defer gr.close()
+	cr, err := startGoRelay(sink.addr(), true)
+	if err != nil {
+		return nil, err
+	}
+	defer cr.close()
+	sockdPid := e.cmd.Process.Pid
 
+	// phase measures one path and the CPU it took; pid is the relaying
+	// process (0: none, the writer and the sink alone).
+	phase := func(pid int, measure func() (float64, error)) (float64, string, error) {
+		m := startCPU(pid, 0)
+		rate, err := measure()
+		c := m.cores()
+		cpu := fmt.Sprintf("CPU in cores: writer + sink %.2f, machine %.2f", c[1], m.machineCores())
+		if pid != 0 {
+			cpu = fmt.Sprintf("CPU in cores: relay %.2f, writer + sink %.2f, machine %.2f", c[0], c[1], m.machineCores())
+		}
+		return rate, cpu, err
+	}
+	writes := func(addr string) func() (float64, error) {
+		return func() (float64, error) { return e.tcpWrites(ctx, sink, addr, relayWrite) }
+	}
+
+	direct1, directCPU, err := phase(0, writes(sink.addr()))
+	if err != nil {
+		return nil, err
+	}
 	// The relay: the writer dials a sockd listener, sockd accepts (a) and
 	// connects to the sink (b), and CreateRelay joins a and b.
-	meter := startCPU(sockdPid, 0)
-	relayed, path, err := e.relayWrites(ctx, sink)
+	var path string
+	relayed, relayCPU, err := phase(sockdPid, func() (float64, error) {
+		var rate float64
+		var err error
+		rate, path, err = e.relayWrites(ctx, sink)
+		return rate, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	relayCPU := meter.cores()
-
-	// The proxy.
 	p, err := createProxy(ctx, e.c, &sockdv1.CreateProxyRequest{ListenAddress: "127.0.0.1:0", UpstreamAddress: sink.addr()})
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	meter = startCPU(sockdPid, 0)
-	proxied, err := e.tcpWrites(ctx, sink, p.GetListenAddress(), relayWrite)
-	proxyCPU := meter.cores()
+	proxied, proxyCPU, err := phase(sockdPid, writes(p.GetListenAddress()))
 	deleteProxy(context.Background(), e.c, p.GetId())
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-
-	// toxiproxy, no toxic.
+	viaGo, goCPU, err := phase(gr.cmd.Process.Pid, writes(gr.addr))
+	if err != nil {
+		return nil, fmt.Errorf("go relay: %w", err)
+	}
+	viaConcurrent, concurrentCPU, err := phase(cr.cmd.Process.Pid, writes(cr.addr))
+	if err != nil {
+		return nil, fmt.Errorf("concurrent splice relay: %w", err)
+	}
 	name := fmt.Sprintf("relay%d", nextName())
 	listen, err := toxi.createProxy(ctx, name, sink.addr())
 	if err != nil {
 		return nil, err
 	}
-	meter = startCPU(toxiPid, 0)
-	viaToxi, err := e.tcpWrites(ctx, sink, listen, relayWrite)
-	toxiCPU := meter.cores()
+	viaToxi, toxiCPU, err := phase(toxi.cmd.Process.Pid, writes(listen))
 	toxi.deleteProxy(context.Background(), name)
 	if err != nil {
 		return nil, fmt.Errorf("toxiproxy: %w", err)
 	}
-
 	viaSocat, err := e.socat(ctx, sink, relayWrite)
 	if err != nil {
 		return nil, err
 	}
-	direct2, err := e.tcpWrites(ctx, sink, sink.addr(), relayWrite)
+	direct2, _, err := phase(0, writes(sink.addr()))
 	if err != nil {
 		return nil, err
 	}
 	direct := (direct1 + direct2) / 2
 
-	relayNote := fmt.Sprintf("path %s; CPU in cores: sockd %.2f, writer + sink %.2f; toxiproxy %.2f (writer + sink %.2f); load %s",
-		path, relayCPU[0], relayCPU[1], toxiCPU[0], toxiCPU[1], loadAverage())
-	proxyNote := fmt.Sprintf("CPU in cores: sockd %.2f, writer + sink %.2f", proxyCPU[0], proxyCPU[1])
 	const against = "direct loopback TCP (mean of before and after)"
 	return []result{
-		{Case: "relay-tcp-64KiB-vs-tcp", Unit: "B/s", Sockd: relayed, Baseline: direct, Against: against, Ratio: relayed / direct, Target: ">= 0.9", Note: relayNote},
-		{Case: "relay-tcp-64KiB-vs-toxiproxy", Unit: "B/s", Sockd: relayed, Baseline: viaToxi, Against: "toxiproxy v2.5.0, no toxic", Ratio: relayed / viaToxi, Target: ">= 2"},
+		{Case: "relay-tcp-64KiB-vs-tcp", Unit: "B/s", Sockd: relayed, Baseline: direct, Against: against, Ratio: relayed / direct, Target: ">= 0.9",
+			Note: fmt.Sprintf("path %s; sockd's %s; direct's %s; load %s", path, relayCPU, directCPU, loadAverage())},
+		{Case: "relay-tcp-64KiB-vs-go-splice", Unit: "B/s", Sockd: relayed, Baseline: viaGo, Against: "Go io.Copy relay (splice), own process", Ratio: relayed / viaGo,
+			Note: "Go relay's " + goCPU},
+		{Case: "relay-tcp-64KiB-vs-concurrent-splice", Unit: "B/s", Sockd: relayed, Baseline: viaConcurrent, Against: "a Go relay splicing in and out at once, own process", Ratio: relayed / viaConcurrent,
+			Note: fmt.Sprintf("that relay is %.2f× direct; its %s", viaConcurrent/((direct1+direct2)/2), concurrentCPU)},
+		{Case: "relay-tcp-64KiB-vs-toxiproxy", Unit: "B/s", Sockd: relayed, Baseline: viaToxi, Against: "toxiproxy v2.5.0, no toxic", Ratio: relayed / viaToxi, Target: ">= 2",
+			Note: "toxiproxy's " + toxiCPU},
 		{Case: "relay-tcp-64KiB-vs-socat", Unit: "B/s", Sockd: relayed, Baseline: viaSocat, Against: "socat -b 8192 relay", Ratio: relayed / viaSocat},
-		{Case: "relay-proxy-tcp-64KiB-vs-tcp", Unit: "B/s", Sockd: proxied, Baseline: direct, Against: against, Ratio: proxied / direct, Target: ">= 0.9", Note: proxyNote},
+		{Case: "relay-proxy-tcp-64KiB-vs-tcp", Unit: "B/s", Sockd: proxied, Baseline: direct, Against: against, Ratio: proxied / direct, Target: ">= 0.9", Note: "sockd's " + proxyCPU},
 		{Case: "relay-proxy-tcp-64KiB-vs-toxiproxy", Unit: "B/s", Sockd: proxied, Baseline: viaToxi, Against: "toxiproxy v2.5.0, no toxic", Ratio: proxied / viaToxi, Target: ">= 2"},
 	}, nil
 }
