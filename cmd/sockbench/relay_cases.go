@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
@@ -72,7 +74,7 @@ func relayCases(ctx context.Context, e *env) ([]result, error) {
 	relayed, relayCPU, err := phase(sockdPid, func() (float64, error) {
 		var rate float64
 		var err error
-		rate, path, err = e.relayWrites(ctx, sink)
+		rate, path, err = e.viaRelay(ctx, sink.addr(), func(w net.Conn) float64 { return e.connRateOut(ctx, w, sink.bytes.Load) })
 		return rate, err
 	})
 	if err != nil {
@@ -115,6 +117,31 @@ func relayCases(ctx context.Context, e *env) ([]result, error) {
 	}
 	direct := (direct1 + direct2) / 2
 
+	// The same into issue 14's socat sink, counted at the writer: direct,
+	// the sockd relay, Go's relay.
+	ss, err := startSocatSink()
+	if err != nil {
+		return nil, err
+	}
+	defer ss.close()
+	gs, err := startGoRelay(ss.addr, false)
+	if err != nil {
+		return nil, err
+	}
+	defer gs.close()
+	ssDirect, err := e.writerRate(ctx, ss.addr)
+	if err != nil {
+		return nil, err
+	}
+	ssRelayed, _, err := e.viaRelay(ctx, ss.addr, func(w net.Conn) float64 { return e.connRateOut(ctx, w, nil) })
+	if err != nil {
+		return nil, fmt.Errorf("relay into socat: %w", err)
+	}
+	ssGo, err := e.writerRate(ctx, gs.addr)
+	if err != nil {
+		return nil, err
+	}
+
 	const against = "direct loopback TCP (mean of before and after)"
 	return []result{
 		{Case: "relay-tcp-64KiB-vs-tcp", Unit: "B/s", Sockd: relayed, Baseline: direct, Against: against, Ratio: relayed / direct, Target: ">= 0.9",
@@ -126,15 +153,19 @@ func relayCases(ctx context.Context, e *env) ([]result, error) {
 		{Case: "relay-tcp-64KiB-vs-toxiproxy", Unit: "B/s", Sockd: relayed, Baseline: viaToxi, Against: "toxiproxy v2.5.0, no toxic", Ratio: relayed / viaToxi, Target: ">= 2",
 			Note: "toxiproxy's " + toxiCPU},
 		{Case: "relay-tcp-64KiB-vs-socat", Unit: "B/s", Sockd: relayed, Baseline: viaSocat, Against: "socat -b 8192 relay", Ratio: relayed / viaSocat},
+		{Case: "relay-socat-sink-vs-tcp", Unit: "B/s", Sockd: ssRelayed, Baseline: ssDirect, Against: "direct loopback TCP into the socat sink", Ratio: ssRelayed / ssDirect,
+			Note: fmt.Sprintf("issue 14's set-up: the sink is socat -u into /dev/null (8 KiB reads), counted at the writer; Go's io.Copy relay into it: %.0f MB/s (%.2f× direct)", ssGo/1e6, ssGo/ssDirect)},
 		{Case: "relay-proxy-tcp-64KiB-vs-tcp", Unit: "B/s", Sockd: proxied, Baseline: direct, Against: against, Ratio: proxied / direct, Target: ">= 0.9", Note: "sockd's " + proxyCPU},
 		{Case: "relay-proxy-tcp-64KiB-vs-toxiproxy", Unit: "B/s", Sockd: proxied, Baseline: viaToxi, Against: "toxiproxy v2.5.0, no toxic", Ratio: proxied / viaToxi, Target: ">= 2"},
 	}, nil
 }
 
-// relayWrites measures a relay made with CreateRelay from the writer to the
-// sink, and says which path its upstream direction took (splice with no
-// fault).
-func (e *env) relayWrites(ctx context.Context, sink *tcpSink) (float64, string, error) {
+// viaRelay makes a relay from a Go writer to sinkAddr with CreateRelay —
+// a sockd listener, the writer's connection accepted by sockd (a), a sockd
+// socket connected to the sink (b) — runs measure with the writer's
+// connection, and says which path the relay's upstream direction took
+// while bytes moved (splice, with no fault).
+func (e *env) viaRelay(ctx context.Context, sinkAddr string, measure func(w net.Conn) float64) (float64, string, error) {
 	l, err := e.c.Create(ctx, client.CreateOptions{Bind: "127.0.0.1:0", Listen: true})
 	if err != nil {
 		return 0, "", err
@@ -149,7 +180,7 @@ func (e *env) relayWrites(ctx context.Context, sink *tcpSink) (float64, string, 
 	if err != nil {
 		return 0, "", err
 	}
-	b, err := e.c.Create(ctx, client.CreateOptions{Connect: sink.addr()})
+	b, err := e.c.Create(ctx, client.CreateOptions{Connect: sinkAddr})
 	if err != nil {
 		e.c.CloseSocket(context.Background(), a.GetId())
 		return 0, "", err
@@ -161,16 +192,37 @@ func (e *env) relayWrites(ctx context.Context, sink *tcpSink) (float64, string, 
 		return 0, "", err
 	}
 	defer deleteRelay(context.Background(), e.c, r.GetId())
-	var path string
-	rate := e.rate(ctx, func(ctx context.Context) {
-		writeUntilDone(ctx, w, relayWrite)
-	}, func() int64 {
-		if path == "" { // read once, mid-run: the path while bytes move
-			if info, err := getRelay(ctx, e.c, r.GetId()); err == nil {
-				path = info.GetUpstreamPath()
+	pathSeen := make(chan string, 1)
+	go func() { // the path mid-run, while bytes move
+		time.Sleep(e.o.warmup + e.o.duration/2)
+		info, err := getRelay(ctx, e.c, r.GetId())
+		if err != nil {
+			pathSeen <- err.Error()
+			return
+		}
+		pathSeen <- info.GetUpstreamPath()
+	}()
+	rate := measure(w)
+	return rate, strings.TrimSpace(<-pathSeen), nil
+}
+
+// connRateOut writes relayWrite-byte chunks to c until the window ends and
+// returns how fast count grew (nil: the bytes written).
+func (e *env) connRateOut(ctx context.Context, c net.Conn, count func() int64) float64 {
+	var wrote atomic.Int64
+	if count == nil {
+		count = wrote.Load
+	}
+	return e.rate(ctx, func(ctx context.Context) {
+		stop := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Unix(1, 0)) })
+		defer stop()
+		buf := make([]byte, relayWrite)
+		for ctx.Err() == nil {
+			n, err := c.Write(buf)
+			wrote.Add(int64(n))
+			if err != nil {
+				return
 			}
 		}
-		return sink.bytes.Load()
-	})
-	return rate, strings.TrimSpace(path), nil
+	}, count)
 }
