@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"testing"
+
+	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
 // The Attach write path, client and sockd's service in one process, into a
@@ -37,4 +39,55 @@ func BenchmarkConnWrite(b *testing.B) {
 			p.Close()
 		})
 	}
+}
+
+// Recv of 1 KiB from a peer that keeps the socket full, as the client does
+// it (with stream offsets) and as a bare call without them.
+func BenchmarkRecv1KiB(b *testing.B) {
+	d := startDaemon(b, daemonConfig{})
+	c, err := Dial(d.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ch, addr := listenOnce(b)
+	sock, err := c.Create(b.Context(), CreateOptions{Connect: addr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := <-ch
+	defer p.Close()
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := p.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	b.Run("client", func(b *testing.B) {
+		for range b.N {
+			if _, _, err := c.Recv(b.Context(), sock.GetId(), RecvOptions{MaxBytes: 1 << 10}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bare-offsets", func(b *testing.B) {
+		s, _ := c.Get(b.Context(), sock.GetId())
+		off := int64(s.GetBytesReceived())
+		for range b.N {
+			resp, err := c.API().Recv(b.Context(), &sockdv1.RecvRequest{Id: sock.GetId(), MaxBytes: 1 << 10, FromOffset: &off})
+			if err != nil {
+				b.Fatal(err)
+			}
+			off += int64(len(resp.GetData()))
+		}
+	})
+	b.Run("bare", func(b *testing.B) {
+		for range b.N {
+			if _, err := c.API().Recv(b.Context(), &sockdv1.RecvRequest{Id: sock.GetId(), MaxBytes: 1 << 10}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -28,7 +28,7 @@ type Client struct {
 	conn *grpc.ClientConn
 	api  sockdv1.SocketServiceClient
 
-	infoMu sync.Mutex                  // one GetServerInfo at a time
+	infoMu sync.Mutex                 // one GetServerInfo at a time
 	info   atomic.Pointer[serverInfo] // nil until GetServerInfo answered (or was found missing)
 
 	positions positions // where this client stands in its stream sockets
