@@ -150,7 +150,7 @@ func newCaptureSocket(ctx context.Context, c *client.Client, addr string, captur
 		return "", err
 	}
 	if capture {
-		if err := setCapture(ctx, c, s.GetId(), true); err != nil {
+		if _, err := c.SetCapture(ctx, s.GetId(), true, 0); err != nil {
 			c.CloseSocket(context.Background(), s.GetId())
 			return "", fmt.Errorf("SetCapture: %w", err)
 		}

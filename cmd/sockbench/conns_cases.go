@@ -7,7 +7,7 @@ import (
 	"net"
 	"time"
 
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/client"
 )
 
 // connsCallers is how many clients connect at once in the connection cases
@@ -55,14 +55,14 @@ func connsCases(ctx context.Context, e *env) ([]result, error) {
 		return nil, err
 	}
 	defer echo.Close()
-	p, err := createProxy(ctx, e.c, &sockdv1.CreateProxyRequest{ListenAddress: "127.0.0.1:0", UpstreamAddress: echo.Addr().String()})
+	p, err := e.c.CreateProxy(ctx, client.ProxyOptions{Listen: "127.0.0.1:0", Upstream: echo.Addr().String()})
 	if err != nil {
 		return nil, err
 	}
 	meter := startCPU(e.cmd.Process.Pid, 0)
 	viaSockd, sockdP99, err := e.connRate(ctx, p.GetListenAddress())
 	cpu := meter.cores()
-	deleteProxy(context.Background(), e.c, p.GetId())
+	e.c.DeleteProxy(context.Background(), p.GetId())
 	if err != nil {
 		return nil, fmt.Errorf("sockd proxy: %w", err)
 	}

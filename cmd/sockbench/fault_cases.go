@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -32,7 +33,7 @@ func latencyCases(ctx context.Context, e *env) ([]result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("latency base: %w", err)
 		}
-		with, err := e.oneWayDelays(ctx, latencyFault(want))
+		with, err := e.oneWayDelays(ctx, upstream(client.LatencyFault(want, 0)))
 		if err != nil {
 			return nil, fmt.Errorf("latency %v: %w", want, err)
 		}
@@ -87,17 +88,17 @@ func (e *env) oneWayDelays(ctx context.Context, fault *sockdv1.Fault) ([]time.Du
 		return nil, err
 	}
 	defer l.Close()
-	req := &sockdv1.CreateProxyRequest{ListenAddress: "127.0.0.1:0", UpstreamAddress: l.Addr().String()}
+	o := client.ProxyOptions{Listen: "127.0.0.1:0", Upstream: l.Addr().String()}
 	var wait time.Duration // for the last records to come through
 	if fault != nil {
-		req.Faults = []*sockdv1.Fault{fault}
+		o.Faults = []*sockdv1.Fault{fault}
 		wait = fault.GetLatency().GetLatency().AsDuration()
 	}
-	p, err := createProxy(ctx, e.c, req)
+	p, err := e.c.CreateProxy(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	defer deleteProxy(context.Background(), e.c, p.GetId())
+	defer e.c.DeleteProxy(context.Background(), p.GetId())
 
 	begin := time.Now()
 	from, until := e.o.warmup, e.o.warmup+e.o.duration // records sent in this window count
@@ -200,12 +201,12 @@ func (e *env) shapedRate(ctx context.Context, rate int64) (float64, int, error) 
 		return 0, 0, err
 	}
 	defer l.Close()
-	p, err := createProxy(ctx, e.c, &sockdv1.CreateProxyRequest{ListenAddress: "127.0.0.1:0", UpstreamAddress: l.Addr().String(),
-		Faults: []*sockdv1.Fault{bandwidthFault(rate)}})
+	p, err := e.c.CreateProxy(ctx, client.ProxyOptions{Listen: "127.0.0.1:0", Upstream: l.Addr().String(),
+		Faults: []*sockdv1.Fault{upstream(client.BandwidthFault(rate))}})
 	if err != nil {
 		return 0, 0, err
 	}
-	defer deleteProxy(context.Background(), e.c, p.GetId())
+	defer e.c.DeleteProxy(context.Background(), p.GetId())
 	w, err := net.Dial("tcp4", p.GetListenAddress())
 	if err != nil {
 		return 0, 0, err
@@ -255,4 +256,11 @@ func (e *env) shapedRate(ctx context.Context, rate int64) (float64, int, error) 
 		return 0, reads, fmt.Errorf("only %d reads in the window", reads)
 	}
 	return float64(last.total-first.total) / (last.at - first.at).Seconds(), reads, nil
+}
+
+// upstream makes a fault apply client to upstream: the direction the cases'
+// writers send in.
+func upstream(f *sockdv1.Fault) *sockdv1.Fault {
+	f.Direction = sockdv1.Direction_DIRECTION_UPSTREAM
+	return f
 }

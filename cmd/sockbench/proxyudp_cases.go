@@ -6,7 +6,7 @@ import (
 	"net"
 	"sync/atomic"
 
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
+	"github.com/sockd/sockd/client"
 )
 
 // proxyUDPCases: 1 KiB datagrams from a plain Go sender, counted at a Go
@@ -37,12 +37,11 @@ func proxyUDPCases(ctx context.Context, e *env) ([]result, error) {
 	}
 	viaProxy := func(rcvbuf int64) (proxied, error) {
 		var r proxied
-		p, err := createProxy(ctx, e.c, &sockdv1.CreateProxyRequest{Protocol: sockdv1.Protocol_PROTOCOL_UDP,
-			ListenAddress: "127.0.0.1:0", UpstreamAddress: rxAddr.String()})
+		p, err := e.c.CreateProxy(ctx, client.ProxyOptions{UDP: true, Listen: "127.0.0.1:0", Upstream: rxAddr.String()})
 		if err != nil {
 			return r, fmt.Errorf("udp proxy: %w", err)
 		}
-		defer deleteProxy(context.Background(), e.c, p.GetId())
+		defer e.c.DeleteProxy(context.Background(), p.GetId())
 		if rcvbuf > 0 {
 			if _, err := e.c.SetOption(ctx, p.GetListenerId(), "SO_RCVBUF", rcvbuf); err != nil {
 				return r, err

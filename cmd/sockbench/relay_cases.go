@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sockd/sockd/client"
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
 // relayWrite is the write size of the relay cases (issue 14: 64 KiB writes
@@ -80,12 +79,12 @@ func relayCases(ctx context.Context, e *env) ([]result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	p, err := createProxy(ctx, e.c, &sockdv1.CreateProxyRequest{ListenAddress: "127.0.0.1:0", UpstreamAddress: sink.addr()})
+	p, err := e.c.CreateProxy(ctx, client.ProxyOptions{Listen: "127.0.0.1:0", Upstream: sink.addr()})
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	proxied, proxyCPU, err := phase(sockdPid, writes(p.GetListenAddress()))
-	deleteProxy(context.Background(), e.c, p.GetId())
+	e.c.DeleteProxy(context.Background(), p.GetId())
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -185,17 +184,17 @@ func (e *env) viaRelay(ctx context.Context, sinkAddr string, measure func(w net.
 		e.c.CloseSocket(context.Background(), a.GetId())
 		return 0, "", err
 	}
-	r, err := createRelay(ctx, e.c, a.GetId(), b.GetId())
+	r, err := e.c.CreateRelay(ctx, client.RelayOptions{A: a.GetId(), B: b.GetId()})
 	if err != nil {
 		e.c.CloseSocket(context.Background(), a.GetId())
 		e.c.CloseSocket(context.Background(), b.GetId())
 		return 0, "", err
 	}
-	defer deleteRelay(context.Background(), e.c, r.GetId())
+	defer e.c.DeleteRelay(context.Background(), r.GetId(), true)
 	pathSeen := make(chan string, 1)
 	go func() { // the path mid-run, while bytes move
 		time.Sleep(e.o.warmup + e.o.duration/2)
-		info, err := getRelay(ctx, e.c, r.GetId())
+		info, err := e.c.GetRelay(ctx, r.GetId())
 		if err != nil {
 			pathSeen <- err.Error()
 			return
