@@ -26,20 +26,25 @@ import (
 )
 
 type options struct {
-	sockd    string
-	sockctl  string
-	duration time.Duration
-	warmup   time.Duration
-	runs     int
-	json     bool
-	out      string // also write the JSON results here
-	md       string // also write the results as a Markdown table here
-	cases    string
-	plot     string
-	idle     int
-	sink     bool   // internal: serve the bare gRPC sink
-	profile  string // write a CPU profile of sockd during the run here
-	profSecs int
+	sockd             string
+	sockctl           string
+	duration          time.Duration
+	warmup            time.Duration
+	runs              int
+	json              bool
+	out               string // also write the JSON results here
+	md                string // also write the results as a Markdown table here
+	cases             string
+	plot              string
+	idle              int
+	sink              bool   // internal: serve the bare gRPC sink
+	goRelay           string // internal: serve the Go relay baseline to this upstream
+	goRelayConcurrent bool   // internal: ... reading and writing at once
+	profile           string // write a CPU profile of sockd during the run here
+	profSecs          int
+	// captureRev is the git revision the capture cases build their two
+	// sockds from (capture_cases.go).
+	captureRev string
 }
 
 func main() {
@@ -52,15 +57,22 @@ func main() {
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.md, "md", "", "also write the results as a Markdown table to this file (docs/benchmarks.md's)")
-	flag.StringVar(&o.cases, "cases", "all", "comma-separated case prefixes to run (attach, udp, pipe, unary, idle, control, memory, sweep)")
+	flag.StringVar(&o.cases, "cases", "all", "comma-separated case prefixes to run (attach, udp, pipe, unary, idle, control, memory, relay, proxyudp, latency, bandwidth, conns, capture, sweep)")
 	flag.StringVar(&o.plot, "plot", "", "write a PNG of throughput against chunk size to this file (runs the sweep)")
 	flag.IntVar(&o.idle, "idle-sockets", 10000, "sockets the idle case holds")
 	flag.BoolVar(&o.sink, "serve-sink", false, "internal: serve a bare gRPC sink and print its address")
+	flag.StringVar(&o.goRelay, "serve-relay", "", "internal: serve a Go io.Copy relay to this upstream and print its address")
+	flag.BoolVar(&o.goRelayConcurrent, "serve-relay-concurrent", false, "internal: -serve-relay splices in and out at once")
 	flag.StringVar(&o.profile, "profile", "", "write sockd's CPU profile to this file (the first -profile-seconds of the run)")
 	flag.IntVar(&o.profSecs, "profile-seconds", 8, "how long -profile records")
+	flag.StringVar(&o.captureRev, "capture-rev", "HEAD", "the git revision the capture cases build sockd from, with and without the capture hook")
 	flag.Parse()
 	if o.sink {
 		serveSink()
+		return
+	}
+	if o.goRelay != "" {
+		serveGoRelay(o.goRelay, o.goRelayConcurrent)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -99,6 +111,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer e.close()
+	defer closeShared()
+	defer closeCapture()
 	want := func(prefix string) bool {
 		if o.cases == "all" {
 			return prefix != "sweep" || o.plot != ""
@@ -132,12 +146,36 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if want("memory") {
 		groups = append(groups, memoryCases)
 	}
+	if want("relay") {
+		groups = append(groups, relayCases)
+	}
+	if want("proxyudp") {
+		groups = append(groups, proxyUDPCases)
+	}
+	if want("latency") {
+		groups = append(groups, latencyCases)
+	}
+	if want("bandwidth") {
+		groups = append(groups, bandwidthCases)
+	}
+	if want("conns") {
+		groups = append(groups, connsCases)
+	}
+	if want("capture") {
+		groups = append(groups, captureCases)
+	}
 	if o.profile != "" {
 		stop, err := e.startProfile(o.profile, o.profSecs)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		// And this process's own (the writers, readers and sinks), beside.
+		stopSelf, err := profileSelf(o.profile+".sockbench", o.profSecs)
+		if err != nil {
+			return err
+		}
+		defer stopSelf()
 	}
 	byCase := map[string][]result{}
 	var order []string
@@ -192,9 +230,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(report)
 	}
-	fmt.Fprintf(out, "%-28s %14s %14s  %-24s %s\n", "case", "sockd", "baseline", "ratio min–median–max", "target")
+	fmt.Fprintf(out, "%-36s %14s %14s  %-24s %s\n", "case", "sockd", "baseline", "ratio min–median–max", "target")
 	for _, s := range sums {
-		fmt.Fprintf(out, "%-28s %14s %14s  %.2f–%.2f–%.2f %9s  %s %s  (vs %s)\n", s.Case, fmtValue(s.Sockd, s.Unit), fmtValue(s.Baseline, s.Unit),
+		fmt.Fprintf(out, "%-36s %14s %14s  %.2f–%.2f–%.2f %9s  %s %s  (vs %s)\n", s.Case, fmtValue(s.Sockd, s.Unit), fmtValue(s.Baseline, s.Unit),
 			s.RatioMin, s.Ratio, s.RatioMax, "", s.Target, metWord(s.Met), s.Against)
 	}
 	return nil
@@ -233,7 +271,7 @@ func caseGroup(c string) string {
 	if strings.HasPrefix(c, "attach-pipe") {
 		return "pipe"
 	}
-	for _, g := range []string{"attach", "udp", "unary", "control", "idle", "memory"} {
+	for _, g := range []string{"attach", "udp", "unary", "control", "idle", "memory", "relay", "proxyudp", "latency", "bandwidth", "conns", "capture"} {
 		if strings.HasPrefix(c, g) {
 			return g
 		}
@@ -258,11 +296,19 @@ func summarize(rs []result) summary {
 	return s
 }
 
-// targetMet reads ">= 0.8" or "<= 2". A case without a target is met; one
-// whose target does not read is not, so a typo cannot pass for a success.
+// targetMet reads ">= 0.8", "<= 2" or "in [0.9, 1.1]" (both ends
+// included). A case without a target is met; one whose target does not
+// read is not, so a typo cannot pass for a success.
 func targetMet(target string, v float64) bool {
 	if target == "" {
 		return true
+	}
+	if strings.HasPrefix(target, "in [") {
+		var lo, hi float64
+		if n, err := fmt.Sscanf(target, "in [%g, %g]", &lo, &hi); err != nil || n != 2 || lo > hi {
+			return false
+		}
+		return lo <= v && v <= hi
 	}
 	var op string
 	var bound float64
@@ -281,15 +327,26 @@ func targetMet(target string, v float64) bool {
 func fmtValue(v float64, unit string) string {
 	switch unit {
 	case "B/s":
+		switch {
+		case v < 1e6:
+			return fmt.Sprintf("%.1f KB/s", v/1e3)
+		case v < 100e6:
+			return fmt.Sprintf("%.2f MB/s", v/1e6)
+		}
 		return fmt.Sprintf("%.0f MB/s", v/1e6)
 	case "ops/s":
 		return fmt.Sprintf("%.0f ops/s", v)
 	case "s":
+		if v < 1 {
+			return fmt.Sprintf("%.2f ms", v*1e3) // latencies: 0.001 s says too little
+		}
 		return fmt.Sprintf("%.3f s", v)
 	case "B":
 		return fmt.Sprintf("%.0f B", v)
 	case "dgrams/s":
 		return fmt.Sprintf("%.0f dg/s", v)
+	case "conn/s":
+		return fmt.Sprintf("%.0f conn/s", v)
 	}
 	return fmt.Sprintf("%.3g %s", v, unit)
 }
