@@ -119,6 +119,7 @@ Examples:
 		newShutdownCommand(g), newCloseCommand(g),
 		newSetoptCommand(g), newGetoptCommand(g), newSetTimeoutCommand(g),
 		newAttachCommand(g), newWatchCommand(g), newLeaseCommand(g), newVersionCommand(g),
+		newProxyCommand(g), newRelayCommand(g), newFaultCommand(g), newCaptureCommand(g), newReplayCommand(g),
 	)
 	group(root)
 	usageArgs(root)
