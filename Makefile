@@ -7,7 +7,7 @@ PKGS   := ./...
 # dependencies stay out of the main module.
 E2E    := e2e
 
-.PHONY: all build test test-python test-deps bench fuzz vet fmt gen check-gen lint cover install
+.PHONY: all build test test-e2e test-python test-deps bench fuzz vet fmt gen check-gen lint cover install
 
 all: build
 
@@ -32,8 +32,13 @@ test: test-deps
 	$(GO) vet $(PKGS)
 	cd $(E2E) && $(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(MAKE) -j2 --output-sync=target test-e2e test-python
+
+# The end-to-end suite and the Python suite run side by side: both spend most
+# of their time waiting on sockets and timers, and each prints its output
+# whole when it ends (--output-sync), so a failure reads as one block.
+test-e2e:
 	cd $(E2E) && $(GO) test -race -count=1 -timeout 15m ./...
-	$(MAKE) test-python
 
 # The Python client's suite (python/), against a real sockd built once.
 test-python:
