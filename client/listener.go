@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
@@ -15,6 +16,8 @@ type Listener struct {
 	sock   *sockdv1.Socket
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	closeOnce sync.Once // a Close while another runs waits for it
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -54,14 +57,23 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // Close stops Accept and closes the listening socket (accepted connections
 // stay open).
+//
+// A second Close returns net.ErrClosed once the first has closed the
+// socket, so that a program closing it from a signal handler and from a
+// defer does not exit before sockd has closed it.
 func (l *Listener) Close() error {
-	if l.ctx.Err() != nil {
+	var err error
+	first := false
+	l.closeOnce.Do(func() {
+		first = true
+		l.cancel()
+		_, err = l.c.CloseSocket(context.Background(), l.sock.GetId())
+		if errors.Is(err, ErrNotFound) {
+			err = nil
+		}
+	})
+	if !first {
 		return &net.OpError{Op: "close", Net: "sockd", Addr: l.Addr(), Err: net.ErrClosed}
-	}
-	l.cancel()
-	_, err := l.c.CloseSocket(context.Background(), l.sock.GetId())
-	if errors.Is(err, ErrNotFound) {
-		return nil
 	}
 	return err
 }

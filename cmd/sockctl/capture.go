@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -160,19 +162,24 @@ what was written ends with a whole block, so the file stays valid:
 					}
 				}
 				// Following ends with --timeout (or Ctrl-C): that is the
-				// way to stop it, not a failure.
-				readCtx, cancel := ctx, context.CancelFunc(func() {})
-				if follow && g.timeout > 0 {
-					readCtx, cancel = context.WithTimeout(ctx, g.timeout)
-				}
+				// way to stop it, not a failure. The timeout is a timer
+				// of ours, not the call's deadline: with a deadline sockd
+				// would end the stream too, and its RST_STREAM can come
+				// before our own context says it is done.
+				readCtx, cancel := context.WithCancel(ctx)
 				defer cancel()
+				var stopped atomic.Bool
+				if follow && g.timeout > 0 {
+					stop := time.AfterFunc(g.timeout, func() { stopped.Store(true); cancel() })
+					defer stop.Stop()
+				}
 				r, err := c.ReadCapture(readCtx, o)
 				if err != nil {
 					return err
 				}
 				defer r.Close()
 				err = g.dump(r, write, acks)
-				if err != nil && follow && (readCtx.Err() != nil || cmd.Context().Err() != nil) {
+				if err != nil && follow && (stopped.Load() || cmd.Context().Err() != nil) {
 					return nil
 				}
 				return err
