@@ -84,11 +84,16 @@ func newStreamPeer(t *testing.T, n int, seed uint64) *streamPeer {
 			return
 		}
 		defer c.Close()
+		// The connection closes only once both directions are done: a
+		// close while the write is still going would cut the stream short.
+		wrote := make(chan struct{})
 		go func() {
+			defer close(wrote)
 			c.Write(p.sent)
 			c.(*net.TCPConn).CloseWrite()
 		}()
 		got, _ := io.ReadAll(c)
+		<-wrote
 		p.received <- got
 	}()
 	return p
@@ -266,6 +271,11 @@ func TestCallsFollowServerLimits(t *testing.T) {
 		more, _, err := c.Recv(ctx, sock.GetId(), RecvOptions{MaxBytes: int32(want), WaitAll: true})
 		if err != nil || len(more) != want {
 			t.Fatalf("limit %d: wait_all Recv of %d: %d bytes, %v", limit, want, len(more), err)
+		}
+		// What the peer still writes is not read: closing the socket ends
+		// the peer's write, and with it the peer.
+		if _, err := c.CloseSocket(ctx, sock.GetId()); err != nil {
+			t.Fatal(err)
 		}
 		if back := <-peer.received; !bytes.Equal(back, out) {
 			t.Fatalf("limit %d: the peer received %d bytes", limit, len(back))
