@@ -126,7 +126,13 @@ func TestTapRecordsAUDPProxysSharedSocket(t *testing.T) {
 		}})
 	c := udpClient(t, px.ListenAddress)
 	answer := ask(t, c, "ping")
+	// The tap records a send once sendmmsg has returned, which may be
+	// after the client has read the answer: wait (bounded) for it.
 	sent, received, peers := rec.snapshot()
+	for deadline := time.Now().Add(5 * time.Second); sent != answer && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		sent, received, peers = rec.snapshot()
+	}
 	if received != "ping" || sent != answer || peers != 1 {
 		t.Fatalf("recorded sent %q, received %q, %d peers (answer %q)", sent, received, peers, answer)
 	}
