@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/internal/sockaddr"
 	"github.com/sockd/sockd/sockmgr"
 )
 
@@ -68,10 +69,10 @@ func (p *proxy) demux(run *proxyRun, rd *sockmgr.Turn) {
 		}
 		bytes := 0
 		for i := 0; i < n; {
-			from := rr.b.addrs[i].addrPort()
+			from := rr.b.addrs[i].AddrPort()
 			group = group[:0]
 			j := i
-			for ; j < n && rr.b.addrs[j].addrPort() == from; j++ {
+			for ; j < n && rr.b.addrs[j].AddrPort() == from; j++ {
 				d := rr.b.data(j)
 				group = append(group, d)
 				bytes += len(d)
@@ -145,7 +146,7 @@ func (p *proxy) session(run *proxyRun, client netip.AddrPort) *udpSession {
 		return nil
 	}
 	up := newUDPFlow(r, Upstream, &connSink{turn: wr})
-	down := newUDPFlow(r, Downstream, &addrSink{sock: run.listener, to: toRawAddr(client)})
+	down := newUDPFlow(r, Downstream, &addrSink{sock: run.listener, to: sockaddr.From(client)})
 	up.activity, down.activity = &s.last, &s.last
 	s.up = up
 	r.mu.Lock()

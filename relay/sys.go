@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"net/netip"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -89,47 +88,6 @@ func sendmmsg(fd int, msgs []mmsghdr) (int, error) {
 		return 0, errno
 	}
 	return int(n), nil
-}
-
-// rawAddr is a socket address in the kernel's form.
-type rawAddr struct {
-	any unix.RawSockaddrAny
-	len uint32
-}
-
-func toRawAddr(ap netip.AddrPort) rawAddr {
-	var r rawAddr
-	port := ap.Port()
-	if ap.Addr().Is4() {
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.any))
-		sa.Family = unix.AF_INET
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		p[0], p[1] = byte(port>>8), byte(port)
-		sa.Addr = ap.Addr().As4()
-		r.len = unix.SizeofSockaddrInet4
-		return r
-	}
-	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.any))
-	sa.Family = unix.AF_INET6
-	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	p[0], p[1] = byte(port>>8), byte(port)
-	sa.Addr = ap.Addr().As16()
-	r.len = unix.SizeofSockaddrInet6
-	return r
-}
-
-func (r *rawAddr) addrPort() netip.AddrPort {
-	switch r.any.Addr.Family {
-	case unix.AF_INET:
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.any))
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
-	case unix.AF_INET6:
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.any))
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
-	}
-	return netip.AddrPort{}
 }
 
 // unsafePointer is unsafe.Pointer(p), for the msghdr fields that point at

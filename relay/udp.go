@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sockd/sockd/internal/sockaddr"
 	"github.com/sockd/sockd/sockmgr"
 )
 
@@ -44,7 +45,7 @@ type dgramBatch struct {
 	bufs  [batchSize][]byte
 	iov   [batchSize]unix.Iovec
 	msgs  [batchSize]mmsghdr
-	addrs [batchSize]rawAddr
+	addrs [batchSize]sockaddr.Raw
 }
 
 var batchPool = sync.Pool{New: func() any {
@@ -64,7 +65,7 @@ func (b *dgramBatch) prepare(withAddr bool) {
 		m.hdr.Iov = &b.iov[i]
 		m.hdr.SetIovlen(1)
 		if withAddr {
-			m.hdr.Name = (*byte)(unsafePointer(&b.addrs[i].any))
+			m.hdr.Name = (*byte)(unsafePointer(&b.addrs[i].Any))
 			m.hdr.Namelen = unix.SizeofSockaddrAny
 		}
 	}
@@ -612,7 +613,7 @@ type dgramSink interface {
 // mmsgWriter is sendmmsg(2) of a list of datagrams, to one address or to
 // the connected peer.
 type mmsgWriter struct {
-	to      *rawAddr
+	to      *sockaddr.Raw
 	mm      []mmsghdr
 	iov     []unix.Iovec
 	ds      [][]byte
@@ -648,8 +649,8 @@ func (w *mmsgWriter) attempt(fd int) bool {
 			m.hdr.Iov = &w.iov[i]
 			m.hdr.SetIovlen(1)
 			if w.to != nil {
-				m.hdr.Name = (*byte)(unsafePointer(&w.to.any))
-				m.hdr.Namelen = w.to.len
+				m.hdr.Name = (*byte)(unsafePointer(&w.to.Any))
+				m.hdr.Namelen = w.to.Len
 			}
 			w.mm = append(w.mm, m)
 		}
@@ -712,7 +713,7 @@ func (s *connSink) release() { s.turn.Release() }
 // socket's write turn for each batch (its sessions share it).
 type addrSink struct {
 	sock *sockmgr.Socket
-	to   rawAddr
+	to   sockaddr.Raw
 	mw   mmsgWriter
 }
 

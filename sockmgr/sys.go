@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/internal/sockaddr"
 )
 
 // The data-path calls below are raw: the descriptors are non-blocking, so
@@ -70,58 +72,17 @@ func rawSocket(domain, typ int) (int, error) {
 	return int(fd), nil
 }
 
-// rawSockaddr is an address in the kernel's form.
-type rawSockaddr struct {
-	any unix.RawSockaddrAny
-	len uint32
-}
-
-func toRaw(ap netip.AddrPort) *rawSockaddr {
-	r := &rawSockaddr{}
-	port := ap.Port()
-	if ap.Addr().Is4() {
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.any))
-		sa.Family = unix.AF_INET
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		p[0], p[1] = byte(port>>8), byte(port)
-		sa.Addr = ap.Addr().As4()
-		r.len = unix.SizeofSockaddrInet4
-		return r
-	}
-	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.any))
-	sa.Family = unix.AF_INET6
-	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	p[0], p[1] = byte(port>>8), byte(port)
-	sa.Addr = ap.Addr().As16()
-	r.len = unix.SizeofSockaddrInet6
-	return r
-}
-
-func (r *rawSockaddr) addrPort() netip.AddrPort {
-	switch r.any.Addr.Family {
-	case unix.AF_INET:
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.any))
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
-	case unix.AF_INET6:
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.any))
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
-	}
-	return netip.AddrPort{}
-}
-
 func rawBind(fd int, ap netip.AddrPort) error {
-	r := toRaw(ap)
-	if _, _, errno := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&r.any)), uintptr(r.len)); errno != 0 {
+	r := sockaddr.From(ap)
+	if _, _, errno := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&r.Any)), uintptr(r.Len)); errno != 0 {
 		return errno
 	}
 	return nil
 }
 
 func rawConnect(fd int, ap netip.AddrPort) error {
-	r := toRaw(ap)
-	if _, _, errno := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&r.any)), uintptr(r.len)); errno != 0 {
+	r := sockaddr.From(ap)
+	if _, _, errno := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&r.Any)), uintptr(r.Len)); errno != 0 {
 		return errno
 	}
 	return nil
@@ -135,25 +96,23 @@ func rawListen(fd, backlog int) error {
 }
 
 func rawName(call uintptr, fd int) (netip.AddrPort, error) {
-	var r rawSockaddr
-	r.len = unix.SizeofSockaddrAny
-	if _, _, errno := unix.RawSyscall(call, uintptr(fd), uintptr(unsafe.Pointer(&r.any)), uintptr(unsafe.Pointer(&r.len))); errno != 0 {
+	r := sockaddr.Empty()
+	if _, _, errno := unix.RawSyscall(call, uintptr(fd), uintptr(unsafe.Pointer(&r.Any)), uintptr(unsafe.Pointer(&r.Len))); errno != 0 {
 		return netip.AddrPort{}, errno
 	}
-	return r.addrPort(), nil
+	return r.AddrPort(), nil
 }
 
 func rawGetsockname(fd int) (netip.AddrPort, error) { return rawName(unix.SYS_GETSOCKNAME, fd) }
 func rawGetpeername(fd int) (netip.AddrPort, error) { return rawName(unix.SYS_GETPEERNAME, fd) }
 
 func rawAccept4(fd, flags int) (int, netip.AddrPort, error) {
-	var r rawSockaddr
-	r.len = unix.SizeofSockaddrAny
-	nfd, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&r.any)), uintptr(unsafe.Pointer(&r.len)), uintptr(flags), 0, 0)
+	r := sockaddr.Empty()
+	nfd, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&r.Any)), uintptr(unsafe.Pointer(&r.Len)), uintptr(flags), 0, 0)
 	if errno != 0 {
 		return -1, netip.AddrPort{}, errno
 	}
-	return int(nfd), r.addrPort(), nil
+	return int(nfd), r.AddrPort(), nil
 }
 
 // rawClose is close(2) of a socket whose close cannot block (no SO_LINGER
