@@ -144,33 +144,7 @@ func newProxyInspectCommand(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeEach(g.proxyRefs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var ps []*sockdv1.Proxy
-			err := g.do(cmd, func(ctx context.Context, c *client.Client) error {
-				for _, ref := range args {
-					p, err := g.resolveProxy(ctx, c, ref)
-					if err != nil {
-						return err
-					}
-					ps = append(ps, p)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			pr := g.printer()
-			if g.output != "table" {
-				return pr.list(asMessages(ps))
-			}
-			for i, p := range ps {
-				if i > 0 {
-					fmt.Fprintln(g.out)
-				}
-				if err := pr.proxy(p); err != nil {
-					return err
-				}
-			}
-			return nil
+			return inspectEach(cmd, g, args, g.resolveProxy, (*printer).proxy)
 		},
 	}
 }

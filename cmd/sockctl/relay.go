@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/client"
-	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
 func newRelayCommand(g *globals) *cobra.Command {
@@ -100,33 +99,7 @@ func newRelayInspectCommand(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeEach(g.relayRefs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rs []*sockdv1.Relay
-			err := g.do(cmd, func(ctx context.Context, c *client.Client) error {
-				for _, ref := range args {
-					r, err := g.resolveRelay(ctx, c, ref)
-					if err != nil {
-						return err
-					}
-					rs = append(rs, r)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			pr := g.printer()
-			if g.output != "table" {
-				return pr.list(asMessages(rs))
-			}
-			for i, r := range rs {
-				if i > 0 {
-					fmt.Fprintln(g.out)
-				}
-				if err := pr.relay(r); err != nil {
-					return err
-				}
-			}
-			return nil
+			return inspectEach(cmd, g, args, g.resolveRelay, (*printer).relay)
 		},
 	}
 }

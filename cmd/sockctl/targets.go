@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sockd/sockd/client"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
@@ -139,4 +141,39 @@ func (g *globals) resolveTarget(ctx context.Context, c *client.Client, ref strin
 // what sockd answered as two different not-founds.
 func notFoundf(format string, args ...any) error {
 	return client.FromError(status.Error(codes.NotFound, fmt.Sprintf(format, args...)))
+}
+
+// inspectEach resolves every ref, then prints each in detail, a blank line
+// between them (table), or all of them as one list (json, yaml): the
+// inspect commands of proxies and relays.
+func inspectEach[T proto.Message](cmd *cobra.Command, g *globals, refs []string,
+	resolve func(context.Context, *client.Client, string) (T, error),
+	show func(*printer, T) error) error {
+	var found []T
+	err := g.do(cmd, func(ctx context.Context, c *client.Client) error {
+		for _, ref := range refs {
+			x, err := resolve(ctx, c, ref)
+			if err != nil {
+				return err
+			}
+			found = append(found, x)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	pr := g.printer()
+	if g.output != "table" {
+		return pr.list(asMessages(found))
+	}
+	for i, x := range found {
+		if i > 0 {
+			fmt.Fprintln(g.out)
+		}
+		if err := show(pr, x); err != nil {
+			return err
+		}
+	}
+	return nil
 }
