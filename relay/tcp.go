@@ -84,8 +84,7 @@ type tcpFlow struct {
 	attemptPlan          *plan
 	stale                bool
 	drainFn, pumpFn      func(fd int) bool
-	recvFn, discardFn    func(fd int) bool
-	watchFn              func(fd int) bool
+	recvFn, watchFn      func(fd int) bool
 	recvBuf              []byte
 	snd                  sender
 	zzz                  sleeper
@@ -96,7 +95,7 @@ type tcpFlow struct {
 func newTCPFlow(r *link, dir Direction, rd, wr *sockmgr.Turn) *tcpFlow {
 	f := &tcpFlow{r: r, dir: dir, src: rd.Socket(), dst: wr.Socket(), rd: rd, wr: wr}
 	f.drainFn, f.pumpFn = f.drainAttempt, f.pumpAttempt
-	f.recvFn, f.discardFn, f.watchFn = f.recvAttempt, f.discardAttempt, f.watchAttempt
+	f.recvFn, f.watchFn = f.recvAttempt, f.watchAttempt
 	f.snd.init(wr)
 	f.setPath(PathSplice)
 	return f
@@ -389,29 +388,9 @@ func (f *tcpFlow) recv(p *plan, buf []byte) (int, error) {
 	return f.got, nil
 }
 
+// recvAttempt reads into recvBuf or, with none (a TIMEOUT fault that
+// records nothing), reads and discards up to a pipe's worth.
 func (f *tcpFlow) recvAttempt(fd int) bool {
-	if f.planP.Load() != f.attemptPlan {
-		f.stale = true
-		return true
-	}
-	for {
-		n, err := recvStream(fd, f.recvBuf, 0, 0)
-		switch err {
-		case nil:
-			f.got = n
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			f.opErr = err
-			return true
-		}
-	}
-}
-
-func (f *tcpFlow) discardAttempt(fd int) bool {
 	if f.planP.Load() != f.attemptPlan {
 		f.stale = true
 		return true
@@ -535,7 +514,7 @@ func (f *tcpFlow) drop(p *plan) error {
 	for f.planP.Load() == p {
 		f.got, f.opErr = 0, nil
 		f.attemptPlan, f.stale = p, false
-		err := f.rd.Wait(p.ctx, f.discardFn)
+		err := f.rd.Wait(p.ctx, f.recvFn)
 		if err == nil && f.stale {
 			err = context.Canceled
 		}
