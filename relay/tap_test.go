@@ -46,6 +46,18 @@ func (r *recorder) snapshot() (sent, received string, peers int) {
 	return r.sent.String(), r.received.String(), len(r.peers)
 }
 
+// settled is snapshot once what was sent is want, or after 5 s: a tap
+// records a send after the write returns, so a peer may read the bytes
+// before the tap has them.
+func (r *recorder) settled(want string) (sent, received string, peers int) {
+	sent, received, peers = r.snapshot()
+	for deadline := time.Now().Add(5 * time.Second); sent != want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		sent, received, peers = r.snapshot()
+	}
+	return sent, received, peers
+}
+
 // taps records the sockets whose ids are in it.
 type taps struct {
 	mu sync.Mutex
@@ -90,7 +102,9 @@ func TestTapRecordsARelaysBytes(t *testing.T) {
 	check(t, err)
 	_, err = io.ReadFull(p.client, make([]byte, 6))
 	check(t, err)
-	sent, received, peers := rec.snapshot()
+	// The tap records a send once the write has returned, which may be
+	// after the client has read the answer: wait (bounded) for it.
+	sent, received, peers := rec.settled("answer")
 	if received != "question" || sent != "answer" || peers != 1 {
 		t.Fatalf("recorded sent %q, received %q, %d peers", sent, received, peers)
 	}
@@ -128,11 +142,7 @@ func TestTapRecordsAUDPProxysSharedSocket(t *testing.T) {
 	answer := ask(t, c, "ping")
 	// The tap records a send once sendmmsg has returned, which may be
 	// after the client has read the answer: wait (bounded) for it.
-	sent, received, peers := rec.snapshot()
-	for deadline := time.Now().Add(5 * time.Second); sent != answer && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-		sent, received, peers = rec.snapshot()
-	}
+	sent, received, peers := rec.settled(answer)
 	if received != "ping" || sent != answer || peers != 1 {
 		t.Fatalf("recorded sent %q, received %q, %d peers (answer %q)", sent, received, peers, answer)
 	}
