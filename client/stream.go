@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/sockd/sockd/codec"
 	sockdv1 "github.com/sockd/sockd/gen/sockd/v1"
 )
 
@@ -190,6 +191,10 @@ func (s *session) pump(g *generation) error {
 func (s *session) writer(g *generation) error {
 	data := &sockdv1.AttachRequest_Data{}
 	msg := &sockdv1.AttachRequest{Msg: data}
+	// With offsets the queue keeps every byte until sockd reports it
+	// written, so it can lend them to the codec instead of having them
+	// copied: bytes sockd has written have left gRPC's hands.
+	lent := &codec.LentData{}
 	for {
 		s.mu.Lock()
 		var a step
@@ -216,9 +221,9 @@ func (s *session) writer(g *generation) error {
 			err = g.stream.Send(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Ack{Ack: a.off}})
 		case stepData:
 			s.mu.Unlock()
-			data.Data = a.data
-			err = g.stream.Send(msg)
-			data.Data = nil
+			lent.Data = a.data
+			err = g.stream.SendMsg(lent)
+			lent.Data = nil
 			if err == nil {
 				s.mu.Lock()
 				s.q.sent += int64(len(a.data))

@@ -113,10 +113,25 @@ func (Codec) Name() string { return Name }
 // AttachRequest and AttachResponse: field 2, wire type 2 (length-delimited).
 const dataTag = 2<<3 | 2
 
+// LentData is an AttachRequest that carries only bytes (`data`), sent
+// without the copy: Marshal references Data instead of copying it into a
+// buffer of gRPC's, so the sender must leave Data unchanged until gRPC has
+// written it to the connection — which it knows for certain once sockd has
+// reported the bytes written (AttachResponse.written). The Go client lends
+// what it keeps for a resume anyway; on the wire it is an AttachRequest
+// with data.
+type LentData struct{ Data []byte }
+
 // Marshal implements encoding.CodecV2.
 func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	var data []byte
 	switch m := v.(type) {
+	case *LentData:
+		hdr, n := encodeDataHeader(len(m.Data))
+		buf := buffers.Get(n)
+		copy(*buf, hdr[:n])
+		// A SliceBuffer's Free does nothing: the lender recycles Data.
+		return mem.BufferSlice{mem.NewBuffer(buf, buffers), mem.SliceBuffer(m.Data)}, nil
 	case *sockdv1.AttachRequest:
 		d, ok := m.GetMsg().(*sockdv1.AttachRequest_Data)
 		if !ok {
@@ -132,14 +147,19 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	default:
 		return c.fallback.Marshal(v)
 	}
-	// A set oneof is always encoded, even when empty: tag, length, bytes.
-	var hdr [1 + binary.MaxVarintLen64]byte
-	hdr[0] = dataTag
-	n := 1 + binary.PutUvarint(hdr[1:], uint64(len(data)))
+	hdr, n := encodeDataHeader(len(data))
 	buf := buffers.Get(n + len(data))
 	copy(*buf, hdr[:n])
 	copy((*buf)[n:], data)
 	return mem.BufferSlice{mem.NewBuffer(buf, buffers)}, nil
+}
+
+// encodeDataHeader is the encoding of a `data` field of size bytes, less the
+// bytes, and its length. A set oneof is always encoded, even when empty:
+// tag, length, bytes.
+func encodeDataHeader(size int) (hdr [1 + binary.MaxVarintLen64]byte, n int) {
+	hdr[0] = dataTag
+	return hdr, 1 + binary.PutUvarint(hdr[1:], uint64(size))
 }
 
 // Unmarshal implements encoding.CodecV2.

@@ -138,3 +138,31 @@ func TestAttachInViews(t *testing.T) {
 		t.Fatalf("empty data message: %v %v", in.IsData, err)
 	}
 }
+
+// LentData is an AttachRequest with data on the wire, and its bytes are
+// referenced, not copied: what the lender writes into them before gRPC
+// sends is what goes out.
+func TestLentDataIsWireIdenticalAndNotCopied(t *testing.T) {
+	c := New()
+	for _, data := range [][]byte{nil, {}, []byte("hello"), bytes.Repeat([]byte("0123456789abcdef"), 5000)} {
+		want, err := proto.Marshal(&sockdv1.AttachRequest{Msg: &sockdv1.AttachRequest_Data{Data: data}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Marshal(&LentData{Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Materialize(), want) {
+			t.Fatalf("%d bytes lent: codec bytes differ from protobuf's", len(data))
+		}
+		if len(data) > 0 {
+			data[0] ^= 0xff
+			if got.Materialize()[len(want)-len(data)] != data[0] {
+				t.Fatalf("%d bytes lent: the message holds a copy", len(data))
+			}
+			data[0] ^= 0xff
+		}
+		got.Free()
+	}
+}
