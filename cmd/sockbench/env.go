@@ -283,6 +283,30 @@ func settledRSS(pid int) (int64, error) {
 	return low, nil
 }
 
+// quietWindow is how long quietRSS watches a quiet sockd: more than two
+// looks of its memory nudge (cmd/sockd/memory.go, every 5 s), which
+// returns what a burst left once sockd has been quiet for one look.
+const quietWindow = 12 * time.Second
+
+// quietRSS is a quiet process's resident memory: the least it holds over
+// quietWindow, with nothing asked of it (a process that only holds idle
+// sockets does not grow).
+func quietRSS(pid int) (int64, error) {
+	low, err := rss(pid)
+	if err != nil {
+		return 0, err
+	}
+	for deadline := time.Now().Add(quietWindow); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		n, err := rss(pid)
+		if err != nil {
+			return 0, err
+		}
+		low = min(low, n)
+	}
+	return low, nil
+}
+
 // saveHeapProfile writes sockd's heap profile.
 func (e *sockdProc) saveHeapProfile(path string) error {
 	resp, err := http.Get("http://" + e.pprofAddr + "/debug/pprof/heap?debug=1")

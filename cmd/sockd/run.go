@@ -377,7 +377,7 @@ func (d *daemon) serve(ctx context.Context) error {
 			}
 		})
 	}
-	stopNudge := startMemoryNudge(d.log)
+	stopNudge := startMemoryNudge(d.log, memoryNudgeEvery)
 	attrs := []any{"grpc", d.grpcLis.Addr().String()}
 	if d.httpLis != nil {
 		attrs = append(attrs, "http", d.httpLis.Addr().String())
