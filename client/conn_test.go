@@ -102,3 +102,57 @@ func TestConnPeerAnswersBeforeReading(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A peer that writes everything before it reads anything, while the Conn
+// writes as much to it: sockd's writes to the peer wait, sockd stops
+// reading the peer until the client acknowledges what it delivered, and
+// those acknowledgements come on the stream behind the client's data. The
+// client keeps less in flight than sockd reads ahead (ServerInfo), so the
+// acknowledgements always get through and both directions finish.
+func TestConnBothWaysWithAPeerThatWritesBeforeItReads(t *testing.T) {
+	const n = 24 << 20
+	d := startDaemon(t, daemonConfig{})
+	c := dial(t, d.addr)
+	ctx := ctxT(t)
+	ch, addr := listenOnce(t)
+	conn, err := c.DialTCP(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	p := <-ch
+	defer p.Close()
+	toPeer, fromPeer := randomBytes(n, 21), randomBytes(n, 22)
+	peerGot := make(chan []byte, 1)
+	go func() {
+		if _, err := p.Write(fromPeer); err != nil { // nothing read until all is written
+			peerGot <- nil
+			return
+		}
+		b := make([]byte, n)
+		_, err := io.ReadFull(p, b)
+		if err != nil {
+			b = nil
+		}
+		peerGot <- b
+	}()
+	sent := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(toPeer)
+		sent <- err
+	}()
+	conn.SetDeadline(time.Now().Add(time.Minute)) // bounded: a deadlock fails here
+	got := make([]byte, n)
+	if _, err := io.ReadFull(conn, got); err != nil {
+		t.Fatalf("reading the peer's %d bytes: %v", n, err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("writing %d bytes: %v", n, err)
+	}
+	if !bytes.Equal(got, fromPeer) {
+		t.Fatal("the peer's bytes differ")
+	}
+	if b := <-peerGot; !bytes.Equal(b, toPeer) {
+		t.Fatal("the peer did not get the Conn's bytes intact")
+	}
+}

@@ -282,3 +282,26 @@ func TestCallsFollowServerLimits(t *testing.T) {
 		}
 	}
 }
+
+// The Attach window comes from ServerInfo: half of what sockd reads ahead
+// (at most 4 MiB), and 1 MiB for a sockd that does not say (it reads 2 MiB
+// ahead); a real sockd reports its read-ahead.
+func TestAttachWindowFollowsServerReadAhead(t *testing.T) {
+	for _, c := range []struct {
+		readAhead int64
+		want      int
+	}{{0, 1 << 20}, {2 << 20, 1 << 20}, {8 << 20, 4 << 20}, {64 << 20, 4 << 20}, {256 << 10, 128 << 10}} {
+		l := limitsOf(&sockdv1.ServerLimits{AttachReadAheadBytes: c.readAhead})
+		if got := l.inFlightWindow(); got != c.want {
+			t.Errorf("read-ahead %d: window %d, want %d", c.readAhead, got, c.want)
+		}
+	}
+	d := startDaemon(t, daemonConfig{})
+	info, err := dial(t, d.addr).ServerInfo(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.GetLimits().GetAttachReadAheadBytes(); n < 2<<20 {
+		t.Fatalf("sockd reports an Attach read-ahead of %d", n)
+	}
+}

@@ -16,11 +16,13 @@ type limits struct {
 	maxCall    int   // data in one Send, Recv, datagram or Attach message
 	maxMessage int   // the largest request message sockd receives
 	retain     int64 // stream bytes sockd retains for a retry; 0: it keeps no offsets
+	readAhead  int64 // Attach bytes sockd reads ahead of its writes to the socket
 }
 
 // defaultLimits are sockd's defaults, for a sockd that cannot say (one
 // older than GetServerInfo): 4 MiB per call, requests up to twice that.
-var defaultLimits = limits{maxCall: 4 << 20, maxMessage: 2*(4<<20) + 64<<10}
+// (A sockd that does not report its Attach read-ahead reads 2 MiB ahead.)
+var defaultLimits = limits{maxCall: 4 << 20, maxMessage: 2*(4<<20) + 64<<10, readAhead: 2 << 20}
 
 // maxReceive is the largest answer the client accepts: room for sockd's
 // highest per-call limit (64 MiB) and a page of a list.
@@ -82,6 +84,9 @@ func limitsOf(l *sockdv1.ServerLimits) limits {
 		out.maxMessage = int(n)
 	}
 	out.retain = max(l.GetRetainBytes(), 0)
+	if n := l.GetAttachReadAheadBytes(); n > 0 {
+		out.readAhead = n
+	}
 	return out
 }
 

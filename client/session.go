@@ -85,16 +85,20 @@ type session struct {
 }
 
 // inFlightWindow is the most bytes a TCP session with offsets has sent (or
-// queued) that sockd has not yet reported written. It stays below what
-// sockd's Attach reader queues for the socket without waiting for the
-// socket (service.coalesceLimit, 2 MiB): so that reader never stops reading
-// the stream while a write to a peer that is not reading is pending, and
-// the acknowledgements behind the data always get through — sockd stops
-// reading a peer whose bytes the client has not acknowledged (retain_bytes),
-// and a peer that waits to be read before it reads would otherwise wait
-// forever. Large enough that the written reports' round trip does not cap
-// a fast stream.
-const inFlightWindow = 1 << 20
+// queued) that sockd has not yet reported written: half of what sockd's
+// Attach reader reads ahead of the socket (ServerInfo
+// limits.attach_read_ahead_bytes), at most maxInFlight. Below the read-ahead,
+// that reader never stops reading the stream while a write to a peer that
+// is not reading is pending, and the acknowledgements behind the data
+// always get through — sockd stops reading a peer whose bytes the client
+// has not acknowledged (retain_bytes), and a peer that waits to be read
+// before it reads would otherwise wait forever. Large enough that the
+// written reports' round trip does not cap a fast stream: between
+// processes on a busy machine, 4 MiB moved a 64 KiB Attach about a tenth
+// faster than 1 MiB (docs/benchmarks.md).
+func (l limits) inFlightWindow() int { return int(min(l.readAhead/2, maxInFlight)) }
+
+const maxInFlight = 4 << 20
 
 // AttachOption tunes Conn.
 type AttachOption func(*attachOptions)
@@ -164,7 +168,7 @@ func (c *Client) attach(ctx context.Context, id string, opts []AttachOption) (*s
 	s.window = 8 * s.chunk
 	s.in = newRecvQueue(8)
 	if s.offs {
-		s.window = inFlightWindow
+		s.window = l.inFlightWindow()
 		s.in = newRecvQueue(0) // sockd bounds it: retain_bytes unacknowledged
 		s.every = max(min(l.retain/4, 1<<20), 16<<10)
 		s.recvPos = first.GetRecvOffset()

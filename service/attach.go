@@ -23,13 +23,15 @@ import (
 const attachReadSize = 64 << 10
 
 // coalesceLimit is how many bytes of an Attach stream collect while the
-// previous ones are being written to the socket. It must stay above what a
-// client keeps in flight unwritten (client.inFlightWindow, 1 MiB): then the
-// stream's reader never waits for the socket, and the client's acks, which
-// come behind its data, are read while a peer that is not reading holds a
-// write up (the peer may be waiting for sockd to read it, which waits for
-// the acks). The bytes are views of gRPC's receive buffers, not copies.
-const coalesceLimit = 2 << 20
+// previous ones are being written to the socket; ServerInfo reports it
+// (limits.attach_read_ahead_bytes). A client keeps less than that in flight
+// unwritten (the Go client half of it): then the stream's reader never
+// waits for the socket, and the client's acks, which come behind its data,
+// are read while a peer that is not reading holds a write up (the peer may
+// be waiting for sockd to read it, which waits for the acks). The bytes are
+// views of gRPC's receive buffers, not copies; at 8 MiB a stream into a
+// stalled peer holds at most that beyond its 16 MiB flow-control window.
+const coalesceLimit = 8 << 20
 
 var blocking = sockmgr.Blocking
 

@@ -37,6 +37,7 @@ func (s *Server) GetServerInfo(ctx context.Context, _ *sockdv1.GetServerInfoRequ
 		MaxStreamsPerPrincipal: int32(i.MaxStreamsPerPrincipal),
 		RetainBytes:            int64(s.m.RetainBytes()),
 		CallsPerSecond:         i.CallsPerSecond,
+		AttachReadAheadBytes:   coalesceLimit,
 	}
 	if i.IdleTimeout > 0 {
 		limits.IdleTimeout = durationpb.New(i.IdleTimeout)

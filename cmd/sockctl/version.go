@@ -95,6 +95,7 @@ func (g *globals) printVersion(info *sockdv1.ServerInfo) error {
 	row("bytes per call", byteCount(l.GetMaxCallBytes()))
 	row("message size", byteCount(l.GetMaxMessageBytes()))
 	row("retained stream bytes", byteCount(l.GetRetainBytes()))
+	row("attach read-ahead", byteCount(l.GetAttachReadAheadBytes()))
 	row("sockets per principal", limitCount(int64(l.GetMaxSocketsPerPrincipal())))
 	row("sockets", limitCount(int64(l.GetMaxSockets())))
 	row("streams per principal", limitCount(int64(l.GetMaxStreamsPerPrincipal())))

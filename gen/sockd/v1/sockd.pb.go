@@ -592,8 +592,14 @@ type ServerLimits struct {
 	// The longest a blocking call made over REST waits when it gives no
 	// timeout of its own.
 	RestCallTimeout *durationpb.Duration `protobuf:"bytes,9,opt,name=rest_call_timeout,json=restCallTimeout,proto3" json:"rest_call_timeout,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Bytes of an Attach stream that sockd reads ahead of its writes to the
+	// socket. A client that keeps fewer than this sent and not yet reported
+	// written (AttachResponse.written) never makes sockd stop reading its
+	// stream, so the acknowledgements behind its data always get through,
+	// even while the peer is not reading.
+	AttachReadAheadBytes int64 `protobuf:"varint,10,opt,name=attach_read_ahead_bytes,json=attachReadAheadBytes,proto3" json:"attach_read_ahead_bytes,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ServerLimits) Reset() {
@@ -687,6 +693,13 @@ func (x *ServerLimits) GetRestCallTimeout() *durationpb.Duration {
 		return x.RestCallTimeout
 	}
 	return nil
+}
+
+func (x *ServerLimits) GetAttachReadAheadBytes() int64 {
+	if x != nil {
+		return x.AttachReadAheadBytes
+	}
+	return 0
 }
 
 // PolicySummary is the address policy: the rules for bind and for connect
@@ -3540,7 +3553,7 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\x06policy\x18\x03 \x01(\v2\x17.sockd.v1.PolicySummaryR\x06policy\x12\x1a\n" +
 	"\bfeatures\x18\x04 \x03(\tR\bfeatures\x12\x1c\n" +
 	"\tprincipal\x18\x05 \x01(\tR\tprincipal\x12%\n" +
-	"\x0esocket_options\x18\x06 \x03(\tR\rsocketOptions\"\xc9\x03\n" +
+	"\x0esocket_options\x18\x06 \x03(\tR\rsocketOptions\"\x80\x04\n" +
 	"\fServerLimits\x12$\n" +
 	"\x0emax_call_bytes\x18\x01 \x01(\x03R\fmaxCallBytes\x12*\n" +
 	"\x11max_message_bytes\x18\x02 \x01(\x03R\x0fmaxMessageBytes\x129\n" +
@@ -3551,7 +3564,9 @@ const file_sockd_v1_sockd_proto_rawDesc = "" +
 	"\fretain_bytes\x18\x06 \x01(\x03R\vretainBytes\x12<\n" +
 	"\fidle_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x12(\n" +
 	"\x10calls_per_second\x18\b \x01(\x01R\x0ecallsPerSecond\x12E\n" +
-	"\x11rest_call_timeout\x18\t \x01(\v2\x19.google.protobuf.DurationR\x0frestCallTimeout\"S\n" +
+	"\x11rest_call_timeout\x18\t \x01(\v2\x19.google.protobuf.DurationR\x0frestCallTimeout\x125\n" +
+	"\x17attach_read_ahead_bytes\x18\n" +
+	" \x01(\x03R\x14attachReadAheadBytes\"S\n" +
 	"\rPolicySummary\x12\x1d\n" +
 	"\n" +
 	"allow_bind\x18\x01 \x03(\tR\tallowBind\x12#\n" +
