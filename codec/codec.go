@@ -1,10 +1,10 @@
 // Package codec is the gRPC codec of the Attach data path: wire-identical to
 // protobuf, but an AttachRequest or AttachResponse that carries only bytes is
 // encoded by writing its three-to-six-byte header and copying the bytes once
-// into a pooled buffer, and decoded by copying them once into the buffer of
-// the message it is decoded into (so a receiver that reuses its message
-// allocates nothing). Every other message goes to the standard protobuf
-// codec.
+// into a pooled buffer (or, for LentData, not copying them at all), and
+// decoded by copying them once into the buffer of the message it is decoded
+// into (so a receiver that reuses its message allocates nothing). Every
+// other message goes to the standard protobuf codec.
 //
 // It is used per call (grpc.ForceCodecV2) by the client, and per server
 // (grpc.ForceServerCodecV2) by sockd; it registers nothing globally. It
