@@ -35,25 +35,15 @@ func pipeCases(ctx context.Context, e *env) ([]result, error) {
 		return nil, fmt.Errorf("sockctl attach: %w (build it with: go build -o bin/ ./cmd/sockctl)", err)
 	}
 	viaLibrary, err := e.pipeThrough(ctx, func(sink string) (*exec.Cmd, error) {
-		sock, err := e.c.Create(ctx, client.CreateOptions{Connect: sink})
-		if err != nil {
-			return nil, err
-		}
-		conn, err := e.c.Conn(ctx, sock.GetId())
-		if err != nil {
-			return nil, err
-		}
-		go func() {
+		return nil, e.throughLibrary(ctx, sink, func(conn *client.Conn) error {
 			buf := make([]byte, 64<<10)
 			for left := pipeBytes; left > 0; left -= len(buf) {
 				if _, err := conn.Write(buf[:min(len(buf), left)]); err != nil {
-					return
+					return err
 				}
 			}
-			conn.CloseWrite()
-			conn.Detach()
-		}()
-		return nil, nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("library attach: %w", err)
@@ -62,14 +52,6 @@ func pipeCases(ctx context.Context, e *env) ([]result, error) {
 	// output, in this process): what sockctl adds to the library, with the
 	// pipe and its writer costing both the same.
 	viaLibraryPipe, err := e.pipeThrough(ctx, func(sink string) (*exec.Cmd, error) {
-		sock, err := e.c.Create(ctx, client.CreateOptions{Connect: sink})
-		if err != nil {
-			return nil, err
-		}
-		conn, err := e.c.Conn(ctx, sock.GetId())
-		if err != nil {
-			return nil, err
-		}
 		head := exec.Command("head", "-c", strconv.Itoa(pipeBytes), "/dev/zero")
 		head.Stderr = os.Stderr
 		out, err := head.StdoutPipe()
@@ -82,15 +64,16 @@ func pipeCases(ctx context.Context, e *env) ([]result, error) {
 		if f, ok := out.(*os.File); ok { // the 1 MiB pipe sockctl asks for on its stdin
 			_, _ = unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 		}
-		go func() {
+		err = e.throughLibrary(ctx, sink, func(conn *client.Conn) error {
 			defer head.Wait()
-			if _, err := conn.ReadFrom(out); err != nil {
-				return
-			}
-			conn.CloseWrite()
-			conn.Detach()
-		}()
-		return nil, nil
+			_, err := conn.ReadFrom(out)
+			return err
+		})
+		if err != nil {
+			head.Process.Kill()
+			head.Wait()
+		}
+		return nil, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("library attach from a pipe: %w", err)
@@ -107,6 +90,27 @@ func pipeCases(ctx context.Context, e *env) ([]result, error) {
 		{Case: "attach-pipe-sockctl-vs-library", Unit: "B/s", Sockd: viaCLI, Baseline: viaLibrary, Against: "the client library's Attach written from memory", Ratio: viaCLI / viaLibrary, Note: note + "; what the pipe costs: this baseline has no pipe, and no head sharing the machine, to pay for"},
 		{Case: "attach-pipe-sockctl-vs-socat", Unit: "B/s", Sockd: viaCLI, Baseline: viaSocat, Against: "socat -u STDIN TCP4: relay", Ratio: viaCLI / viaSocat, Target: ">= 1", Note: note},
 	}, nil
+}
+
+// throughLibrary starts a transfer through the client library into sink:
+// send writes into a Conn on a socket connected to it, on a goroutine of
+// its own; then the Conn shuts its write side down and detaches.
+func (e *env) throughLibrary(ctx context.Context, sink string, send func(*client.Conn) error) error {
+	sock, err := e.c.Create(ctx, client.CreateOptions{Connect: sink})
+	if err != nil {
+		return err
+	}
+	conn, err := e.c.Conn(ctx, sock.GetId())
+	if err != nil {
+		return err
+	}
+	go func() {
+		if send(conn) == nil {
+			conn.CloseWrite()
+		}
+		conn.Detach()
+	}()
+	return nil
 }
 
 // headInto is a shell pipeline from head -c into a command.
