@@ -31,9 +31,10 @@ type sendQueue struct {
 	written int64
 	// sent: TCP with offsets, the running stream has sent every byte
 	// before it. Items are dropped once both written and sent cover them:
-	// an item on its way out is never reused under gRPC's copy of it, and a
-	// stream that resumes sends from where it said it would (sockd skips
-	// what it already wrote, counting from there).
+	// the stream lends them to gRPC (codec.LentData), and bytes sockd has
+	// written have left gRPC's hands; and a stream that resumes sends from
+	// where it said it would (sockd skips what it already wrote, counting
+	// from there).
 	sent int64
 }
 
@@ -42,6 +43,14 @@ func (q *sendQueue) push(it outItem) {
 	q.bytes += len(it.data)
 	if it.to == "" {
 		q.end += int64(len(it.data))
+	}
+}
+
+// disown keeps the buffers held now out of the pool when they are dropped
+// (a stream that may still read them has ended).
+func (q *sendQueue) disown() {
+	for i := range q.items {
+		q.items[i].pooled = false
 	}
 }
 

@@ -405,6 +405,11 @@ func (s *session) resumeAt(g *generation, first *sockdv1.AttachResponse, recvOff
 	// The stream goes on from the offset it was opened at: sockd skips
 	// what it already wrote of it.
 	s.q.sent = sendOff
+	// What the queue holds was lent to the ended stream's transport, which
+	// may still be reading it; sockd may report it written (from that
+	// stream's bytes) before the new stream's copy has gone out. Those
+	// buffers go to the garbage collector, never back to the pool.
+	s.q.disown()
 	// Opening at an offset acknowledges nothing: say again what readers
 	// have taken, or sockd keeps it retained and stops when it is full.
 	s.ackSent = 0
