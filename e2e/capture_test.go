@@ -113,7 +113,10 @@ func TestCaptureOfAProxiedConnectionInTshark(t *testing.T) {
 	if err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("echo through the proxy: %d bytes, %v", len(got), err)
 	}
-	time.Sleep(200 * time.Millisecond) // the proxy closes both legs
+	waitFor(t, "the proxy to close both legs", func() bool {
+		_, info := curl(t, d, "GET", "/v1/proxies/cap", nil)
+		return info["connections"] == nil && info["totalConnections"] != nil // 0 is left out of the JSON
+	})
 	file := filepath.Join(t.TempDir(), "proxy.pcapng")
 	download(t, d, "/v1/capture?proxyId=cap", file)
 	sum := sha256.Sum256(payload)
