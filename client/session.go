@@ -250,12 +250,9 @@ func (s *session) endReceive(err error) {
 }
 
 // finish ends the session: err (nil: in order) is what later calls report.
+// The send side ends first: a reader that has seen err (a reset, say) and
+// then writes must get an error, not have its bytes queued for nobody.
 func (s *session) finish(err error) {
-	if err != nil {
-		s.endReceive(err)
-	} else {
-		s.endReceive(io.EOF)
-	}
 	s.mu.Lock()
 	if s.sendErr == nil {
 		s.sendErr = err
@@ -266,6 +263,11 @@ func (s *session) finish(err error) {
 	s.finalErr = err
 	s.notifyLocked()
 	s.mu.Unlock()
+	if err != nil {
+		s.endReceive(err)
+	} else {
+		s.endReceive(io.EOF)
+	}
 }
 
 // abort gives the session up: its stream is cancelled and nothing is tried
