@@ -165,22 +165,8 @@ func (c *coalescer) write(ctx context.Context) {
 			for _, b := range out {
 				vec = append(vec, b.ReadOnlyData())
 			}
-			opts := sockmgr.SendOptions{All: true, Timeout: &blocking}
-			var total int64
-			if c.offset != nil {
-				opts.Offset = c.offset
-				for _, b := range vec {
-					total += int64(len(b))
-				}
-			}
-			_, err = c.sock.SendBuffers(ctx, vec, opts)
-			if err == nil && c.offset != nil {
-				*c.offset += total
-			}
+			err = c.writePieces(ctx, vec)
 			out.Free()
-			if err == nil && c.onWritten != nil {
-				c.onWritten(int64(c.sock.Info().Counters.BytesSent))
-			}
 		}
 		clear(vec) // no references to freed buffers
 
@@ -199,4 +185,34 @@ func (c *coalescer) write(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// writePiece is the most bytes of a batch handed to the kernel before the
+// client hears how far the socket's write offset has got: a batch can be
+// megabytes into a peer that reads at its own pace, and a client that waits
+// for the report of the whole batch stops sending meanwhile.
+const writePiece = 512 << 10
+
+// writePieces writes vec in order, in pieces of at most writePiece bytes
+// (at least one buffer), and reports the write offset after each.
+func (c *coalescer) writePieces(ctx context.Context, vec [][]byte) error {
+	for len(vec) > 0 {
+		n, size := 0, 0
+		for n < len(vec) && (n == 0 || size+len(vec[n]) <= writePiece) {
+			size += len(vec[n])
+			n++
+		}
+		opts := sockmgr.SendOptions{All: true, Timeout: &blocking, Offset: c.offset}
+		if _, err := c.sock.SendBuffers(ctx, vec[:n], opts); err != nil {
+			return err
+		}
+		if c.offset != nil {
+			*c.offset += int64(size)
+		}
+		if c.onWritten != nil {
+			c.onWritten(int64(c.sock.Info().Counters.BytesSent))
+		}
+		vec = vec[n:]
+	}
+	return nil
 }
