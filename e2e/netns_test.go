@@ -38,11 +38,13 @@ func inNetns(t *testing.T, hosts string) bool {
 mount --bind "$NETNS_HOSTS" /etc/hosts
 ip link set lo up
 ip link add v0 type veth peer name v1
-# IPv6 would announce the new link (router solicitations, DAD, MLD
-# reports): keep what can be turned off quiet, and quietTxPackets waits out
-# the rest, so that the count sees only what sockd sends.
-echo 0 > /proc/sys/net/ipv6/conf/v0/router_solicitations
-echo 0 > /proc/sys/net/ipv6/conf/v0/dad_transmits
+# IPv6 would announce the new link on its own (router solicitations, DAD,
+# MLD reports, repeated at random intervals: one counted while the test ran,
+# on a loaded machine), and no test sends IPv6 through the pair: it is off
+# there, and quietTxPackets waits out anything else the link says at first,
+# so that the count sees only what sockd sends.
+echo 1 > /proc/sys/net/ipv6/conf/v0/disable_ipv6
+echo 1 > /proc/sys/net/ipv6/conf/v1/disable_ipv6
 ip addr add 169.254.0.1/16 dev v0
 ip addr add 10.0.0.1/8 dev v0
 ip link set v0 up
