@@ -210,7 +210,7 @@ func (c *coalescer) writePieces(ctx context.Context, vec [][]byte) error {
 			*c.offset += int64(size)
 		}
 		if c.onWritten != nil {
-			c.onWritten(int64(c.sock.Info().Counters.BytesSent))
+			c.onWritten(int64(c.sock.BytesSent()))
 		}
 		vec = vec[n:]
 	}

@@ -419,7 +419,7 @@ func (s *Server) Send(ctx context.Context, req *sockdv1.SendRequest) (*sockdv1.S
 		if req.Offset != nil {
 			resp.Offset = req.GetOffset() + int64(n) // where this client now stands
 		} else {
-			resp.Offset = int64(sock.Info().Counters.BytesSent)
+			resp.Offset = int64(sock.BytesSent())
 		}
 	}
 	return resp, nil
