@@ -30,6 +30,9 @@ type env struct {
 	sinkAddr string
 	sinkProf *sockdProc     // the sink's profiler (only pprofAddr is set)
 	sinkC    *client.Client // the same client, to the sink
+	// sinkOffC is the same client to the sink's side with offsets: it
+	// keeps and windows what it sends as it does against sockd.
+	sinkOffC *client.Client
 }
 
 // sockdProc is a sockd process and a client of it (the client package, as
@@ -53,7 +56,15 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	e.sink = exec.Command(self, "-serve-sink")
+	// The sink's offsets side says what sockd says.
+	info, err := p.c.ServerInfo(ctx)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.sink = exec.Command(self, "-serve-sink",
+		"-sink-retain-bytes", strconv.FormatInt(info.GetLimits().GetRetainBytes(), 10),
+		"-sink-read-ahead-bytes", strconv.FormatInt(info.GetLimits().GetAttachReadAheadBytes(), 10))
 	e.sink.Stderr = os.Stderr
 	out, err := e.sink.StdoutPipe()
 	if err != nil {
@@ -70,12 +81,16 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 		return nil, fmt.Errorf("bare sink: %w", err)
 	}
 	addrs := strings.Fields(line)
-	if len(addrs) != 2 {
+	if len(addrs) != 3 {
 		e.close()
 		return nil, fmt.Errorf("bare sink: unexpected %q", line)
 	}
-	e.sinkAddr, e.sinkProf = addrs[0], &sockdProc{pprofAddr: addrs[1]}
+	e.sinkAddr, e.sinkProf = addrs[0], &sockdProc{pprofAddr: addrs[2]}
 	if e.sinkC, err = client.Dial(e.sinkAddr); err != nil {
+		e.close()
+		return nil, err
+	}
+	if e.sinkOffC, err = client.Dial(addrs[1]); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -83,8 +98,10 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 }
 
 func (e *env) close() {
-	if e.sinkC != nil {
-		e.sinkC.Close()
+	for _, c := range []*client.Client{e.sinkC, e.sinkOffC} {
+		if c != nil {
+			c.Close()
+		}
 	}
 	stop(e.sink)
 	e.sockdProc.close()

@@ -38,6 +38,8 @@ type options struct {
 	plot              string
 	idle              int
 	sink              bool   // internal: serve the bare gRPC sink
+	sinkRetain        int64  // internal: ... its offsets side's retain bytes (sockd's)
+	sinkReadAhead     int64  // internal: ... and Attach read-ahead (sockd's)
 	goRelay           string // internal: serve the Go relay baseline to this upstream
 	goRelayConcurrent bool   // internal: ... reading and writing at once
 	profile           string // write a CPU profile of sockd during the run here
@@ -60,7 +62,9 @@ func main() {
 	flag.StringVar(&o.cases, "cases", "all", "comma-separated case prefixes to run (attach, udp, pipe, unary, idle, control, memory, relay, proxyudp, latency, bandwidth, conns, capture, sweep)")
 	flag.StringVar(&o.plot, "plot", "", "write a PNG of throughput against chunk size to this file (runs the sweep)")
 	flag.IntVar(&o.idle, "idle-sockets", 10000, "sockets the idle case holds")
-	flag.BoolVar(&o.sink, "serve-sink", false, "internal: serve a bare gRPC sink and print its address")
+	flag.BoolVar(&o.sink, "serve-sink", false, "internal: serve a bare gRPC sink and print its addresses")
+	flag.Int64Var(&o.sinkRetain, "sink-retain-bytes", 0, "internal: -serve-sink's offsets side reports this retain_bytes")
+	flag.Int64Var(&o.sinkReadAhead, "sink-read-ahead-bytes", 0, "internal: -serve-sink's offsets side reports this attach_read_ahead_bytes")
 	flag.StringVar(&o.goRelay, "serve-relay", "", "internal: serve a Go io.Copy relay to this upstream and print its address")
 	flag.BoolVar(&o.goRelayConcurrent, "serve-relay-concurrent", false, "internal: -serve-relay splices in and out at once")
 	flag.StringVar(&o.profile, "profile", "", "write sockd's CPU profile to this file (the first -profile-seconds of the run)")
@@ -68,7 +72,7 @@ func main() {
 	flag.StringVar(&o.captureRev, "capture-rev", "HEAD", "the git revision the capture cases build sockd from, with and without the capture hook")
 	flag.Parse()
 	if o.sink {
-		serveSink()
+		serveSink(o)
 		return
 	}
 	if o.goRelay != "" {

@@ -65,6 +65,7 @@ func attachFlood(ctx context.Context, c *client.Client, id string, udp bool, siz
 type throughput struct {
 	size                           int
 	sockd, bare, direct, socatBps  float64
+	bareOffsets                    float64 // the bare sink with offsets (the client keeps what it sends)
 	allocsPerMsg, bareAllocsPerMsg float64 // heap allocations per Attach message, in sockd and in the bare sink
 }
 
@@ -116,6 +117,13 @@ func (e *env) measureTCP(ctx context.Context, size int, withSocat bool) (through
 	}
 	if msgs := bareSent.Load() / int64(size); msgs > 0 {
 		t.bareAllocsPerMsg = float64(mallocs1-mallocs0) / float64(msgs)
+	}
+
+	// Bare with offsets: the client does what it does against sockd.
+	var bareOffSent atomic.Int64
+	t.bareOffsets = e.rate(ctx, func(ctx context.Context) { floodErr = attachFlood(ctx, e.sinkOffC, "sink", false, size, &bareOffSent) }, bareOffSent.Load)
+	if floodErr != nil {
+		return t, fmt.Errorf("bare sink with offsets: %w", floodErr)
 	}
 
 	// Direct loopback TCP, size-byte writes.
@@ -218,10 +226,13 @@ func attachTCPCases(ctx context.Context, e *env) ([]result, error) {
 	return []result{
 		{Case: "attach-tcp-64KiB", Unit: "B/s", Sockd: big.sockd, Baseline: big.bare, Against: "bare gRPC stream into a sink", Ratio: big.sockd / big.bare, Target: ">= 0.8",
 			Note: fmt.Sprintf("heap allocations per message: sockd %.2f, bare sink %.2f", big.allocsPerMsg, big.bareAllocsPerMsg)},
+		{Case: "attach-tcp-64KiB-vs-bare-offsets", Unit: "B/s", Sockd: big.sockd, Baseline: big.bareOffsets, Against: "bare gRPC stream into a sink, with offsets", Ratio: big.sockd / big.bareOffsets, Target: ">= 0.8"},
+		{Case: "attach-tcp-64KiB-offsets-cost", Unit: "B/s", Sockd: big.bareOffsets, Baseline: big.bare, Against: "the same sink without offsets", Ratio: big.bareOffsets / big.bare},
 		{Case: "attach-tcp-64KiB-vs-tcp", Unit: "B/s", Sockd: big.sockd, Baseline: big.direct, Against: "direct loopback TCP", Ratio: big.sockd / big.direct, Target: ">= 0.35"},
 		{Case: "attach-tcp-64KiB-vs-socat", Unit: "B/s", Sockd: big.sockd, Baseline: big.socatBps, Against: "socat -b 8192 relay", Ratio: big.sockd / big.socatBps, Target: ">= 1"},
 		{Case: "attach-tcp-1KiB", Unit: "B/s", Sockd: small.sockd, Baseline: small.bare, Against: "bare gRPC stream into a sink", Ratio: small.sockd / small.bare, Target: ">= 0.6",
 			Note: fmt.Sprintf("heap allocations per message: sockd %.2f, bare sink %.2f", small.allocsPerMsg, small.bareAllocsPerMsg)},
+		{Case: "attach-tcp-1KiB-vs-bare-offsets", Unit: "B/s", Sockd: small.sockd, Baseline: small.bareOffsets, Against: "bare gRPC stream into a sink, with offsets", Ratio: small.sockd / small.bareOffsets, Target: ">= 0.6"},
 	}, nil
 }
 
