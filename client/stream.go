@@ -228,6 +228,7 @@ func (s *session) writer(g *generation) error {
 				s.mu.Lock()
 				s.q.sent += int64(len(a.data))
 				s.q.trim(s.q.written)
+				signal(s.space) // room ahead of the stream, and what trim freed
 				s.mu.Unlock()
 			}
 		case stepItem:
