@@ -368,6 +368,9 @@ func (as *attachStream) startAcker(ctx context.Context) (stop func()) {
 	go func() {
 		defer close(done)
 		var last int64 = -1
+		// One message, reused: Send has encoded it when it returns.
+		report := &sockdv1.AttachResponse_Written{}
+		msg := &sockdv1.AttachResponse{Msg: report}
 		for {
 			select {
 			case <-as.wroteWake:
@@ -376,7 +379,8 @@ func (as *attachStream) startAcker(ctx context.Context) (stop func()) {
 			}
 			if w := as.written.Load(); w != last {
 				last = w
-				if as.send(&sockdv1.AttachResponse{Msg: &sockdv1.AttachResponse_Written{Written: w}}) != nil {
+				report.Written = w
+				if as.send(msg) != nil {
 					return
 				}
 			}
