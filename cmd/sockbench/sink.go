@@ -136,9 +136,10 @@ func (s *offsetSinkServer) Attach(stream sockdv1.SocketService_AttachServer) err
 	var dropped atomic.Int64
 	dropped.Store(taken)
 	wake := make(chan struct{}, 1)
-	done := make(chan struct{})
-	defer close(done)
+	done, exited := make(chan struct{}), make(chan struct{})
+	defer func() { close(done); <-exited }() // no Send after the handler returns
 	go func() {
+		defer close(exited)
 		idle := time.NewTicker(sinkReportIdle)
 		defer idle.Stop()
 		last := taken
